@@ -1,0 +1,15 @@
+"""Embedded datasets built from registry packages, and real datasets on disk.
+
+>>> from cgt import data
+>>> train = data.load("fashion_mnist", "train")
+>>> shots = data.k_shot(data.select_classes(train, ["shirt", "ankle-boot"]), k=25, seed=0)
+"""
+
+from .embedded import DATASETS, ChecksumMismatch, build, gb2312_level1
+from .datasets import ImageSet, class_index, k_shot, load, low_quality, select_classes, train_test
+from .real import load_cifar, load_image_folder
+from .sources import MissingSourceError
+
+__all__ = ["DATASETS", "ChecksumMismatch", "ImageSet", "MissingSourceError", "build",
+           "class_index", "gb2312_level1", "k_shot", "load", "load_cifar", "load_image_folder",
+           "low_quality", "select_classes", "train_test"]

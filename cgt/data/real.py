@@ -1,0 +1,76 @@
+"""Real datasets in their standard on-disk formats, for users who have them.
+
+Nothing here downloads: point the loaders at a folder you already have.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .datasets import ImageSet
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+
+
+def load_cifar(root, split: str = "train", coarse: bool = False) -> ImageSet:
+    """torchvision's CIFAR-10 (``cifar-10-batches-py``) or CIFAR-100 (``cifar-100-python``) pickles."""
+    root = Path(root)
+    if (root / "cifar-10-batches-py").is_dir():
+        root = root / "cifar-10-batches-py"
+    elif (root / "cifar-100-python").is_dir():
+        root = root / "cifar-100-python"
+    if (root / "batches.meta").exists():
+        files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+        meta, label_key, name_key = root / "batches.meta", b"labels", b"label_names"
+    elif (root / "meta").exists():
+        files = ["train"] if split == "train" else ["test"]
+        meta = root / "meta"
+        label_key = b"coarse_labels" if coarse else b"fine_labels"
+        name_key = b"coarse_label_names" if coarse else b"fine_label_names"
+    else:
+        raise FileNotFoundError(
+            f"{root} holds no CIFAR pickles: expected 'cifar-10-batches-py/' or "
+            f"'cifar-100-python/' as torchvision writes them. Nothing is downloaded here.")
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown split '{split}'; valid: train, test")
+    images, labels = [], []
+    for file in files:
+        with open(root / file, "rb") as handle:
+            batch = pickle.load(handle, encoding="bytes")
+        images.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32))
+        labels.extend(batch[label_key])
+    with open(meta, "rb") as handle:
+        names = [n.decode() for n in pickle.load(handle, encoding="bytes")[name_key]]
+    stacked = np.concatenate(images).transpose(0, 2, 3, 1).copy()
+    return ImageSet(stacked, np.asarray(labels, np.int64), names, root.name)
+
+
+def load_image_folder(root, size: int = 32, grey: bool = False) -> ImageSet:
+    """An ImageFolder tree (``root/<class>/<image>``: Places365, AnimalFace, FFHQ-like folders).
+
+    Images are centre-cropped to a square and resized to ``size``.
+    """
+    root = Path(root)
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if not classes:
+        raise FileNotFoundError(f"{root} has no class sub-folders (expected root/<class>/<image>)")
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        for file in sorted((root / name).iterdir()):
+            if file.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            with Image.open(file) as image:
+                image = image.convert("L" if grey else "RGB")
+                side = min(image.size)
+                left, top = (image.size[0] - side) // 2, (image.size[1] - side) // 2
+                image = image.crop((left, top, left + side, top + side))
+                image = image.resize((size, size), Image.Resampling.BICUBIC)
+                images.append(np.asarray(image).reshape(size, size, -1))
+            labels.append(label)
+    if not images:
+        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root}")
+    return ImageSet(np.stack(images), np.asarray(labels, np.int64), classes, root.name)

@@ -1,0 +1,118 @@
+"""Run records: every number the book shows comes from one of these.
+
+A record holds the configuration, seed, git revision, device, wall time,
+library versions and the metrics of one run, and is written atomically
+(temporary file + rename) under ``paths.runs_dir(profile)/<chapter>/<name>.json``.
+Chapters add "claims" rows (claim, paper, ours, verdict) that the book's
+introduction collects into its summary table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__, paths
+
+
+def git_revision() -> str:
+    root = paths.repo_root()
+    if root is None:
+        return "unknown (installed package)"
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    return rev + ("+dirty" if dirty else "")
+
+
+def device_description() -> str:
+    try:
+        import torch
+    except ImportError:
+        return f"cpu ({platform.processor() or platform.machine()})"
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({os.cpu_count()} cores, {platform.machine()})"
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "cgt": __version__}
+    for module in ("torch", "torchvision", "numpy", "PIL", "scipy"):
+        try:
+            versions[module] = __import__(module).__version__
+        except ImportError:
+            pass
+    return versions
+
+
+@dataclass
+class RunRecord:
+    chapter: str
+    name: str
+    profile: str
+    config: dict = field(default_factory=dict)
+    seed: int | None = None
+    metrics: dict = field(default_factory=dict)
+    claims: list = field(default_factory=list)
+    status: str = "running"
+    git_revision: str = field(default_factory=git_revision)
+    device: str = field(default_factory=device_description)
+    versions: dict = field(default_factory=library_versions)
+    started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    wall_time_s: float | None = None
+    _t0: float = field(default_factory=time.perf_counter, repr=False)
+
+    @property
+    def path(self) -> Path:
+        return paths.runs_dir(self.profile) / self.chapter / f"{self.name}.json"
+
+    def add_claim(self, claim: str, paper: str, ours: str, verdict: str) -> None:
+        self.claims.append({"chapter": self.chapter, "claim": claim, "paper": paper,
+                            "ours": ours, "verdict": verdict})
+
+    def save(self, status: str | None = None) -> Path:
+        if status:
+            self.status = status
+        self.wall_time_s = round(time.perf_counter() - self._t0, 3)
+        payload = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        write_json_atomic(self.path, payload)
+        return self.path
+
+    def __enter__(self) -> "RunRecord":
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        self.save("complete" if error is None else f"failed: {kind.__name__}: {error}")
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(payload, handle, indent=1, sort_keys=True, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def load_records(profile: str) -> list[dict]:
+    folder = paths.runs_dir(profile)
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*/*.json"))]
+
+
+def summary_table(profile: str):
+    """All claims rows of ``profile``'s records, as a pandas DataFrame."""
+    import pandas as pd
+
+    rows = [claim for record in load_records(profile) for claim in record.get("claims", [])]
+    return pd.DataFrame(rows, columns=["chapter", "claim", "paper", "ours", "verdict"])
