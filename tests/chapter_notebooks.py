@@ -53,6 +53,7 @@ def with_expected_outputs(source: Path) -> Path:
             raise RuntimeError(f"a checked cell of {source.name} changed since its outputs were "
                                f"recorded; record them again (see tests/chapter_notebooks.py)")
         cell.outputs = [nbformat.from_dict(o) for o in entry["outputs"]]
+        cell.execution_count = entry["execution_count"]
     GENERATED.mkdir(parents=True, exist_ok=True)
     target = GENERATED / f"{source.stem}.ipynb"
     nbformat.write(notebook, target)
@@ -86,7 +87,8 @@ def record() -> None:
                                               parameters={"profile": "smoke"},
                                               kernel_name="python3", cwd=str(source.parent),
                                               progress_bar=False)
-        entries = [{"source": c.source, "outputs": c.outputs} for c in checked_cells(executed)]
+        entries = [{"source": c.source, "execution_count": c.execution_count, "outputs": c.outputs}
+                   for c in checked_cells(executed)]
         (EXPECTED / f"{source.stem}.json").write_text(json.dumps(entries, indent=1) + "\n")
         print(f"recorded {len(entries)} checked cell(s) of {source.name}")
 

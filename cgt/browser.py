@@ -1,0 +1,79 @@
+"""Open every rendered page in headless Chromium and look for what a reader would see broken.
+
+Used by ``make check-book``.  A page fails on an image that did not load, an
+error or traceback output, or (for chapter pages) no figure at all.  A full-page
+screenshot of each page is saved for a human look.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--no-first-run",
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+
+PAGE_PROBE = """
+const images = Array.from(document.querySelectorAll('article img, main img'));
+return {
+  images: images.length,
+  broken: images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src')),
+  errors: Array.from(document.querySelectorAll('.output.traceback, .output.error'))
+               .map(e => e.innerText.slice(0, 300)),
+  notebook: document.querySelector('.cell_output, .cell') !== null,
+  height: document.documentElement.scrollHeight,
+  title: document.title,
+};
+"""
+
+
+def find_browser() -> tuple[str, str] | None:
+    """Paths of (chromium, chromedriver) if both are installed."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+def check_book(html: Path, screenshots: Path, index_page: str = "book/intro.html") -> list[str]:
+    """Return a list of problems (empty when every page looks right)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    found = find_browser()
+    if found is None:
+        return ["Chromium is not installed: `apt-get install chromium chromium-driver`"]
+    if not (html / "index.html").exists():
+        return [f"no rendered book at {html}: run `make book` first"]
+    options = webdriver.ChromeOptions()
+    options.binary_location = found[0]
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument("--window-size=1280,900")
+    screenshots.mkdir(parents=True, exist_ok=True)
+    problems = []
+    pages = sorted(p for p in html.rglob("*.html")
+                   if p.name not in {"genindex.html", "search.html"} and "_static" not in p.parts
+                   and "_sources" not in p.parts)
+    driver = webdriver.Chrome(options=options, service=Service(found[1]))
+    try:
+        for page in pages:
+            name = str(page.relative_to(html))
+            driver.get(page.resolve().as_uri())
+            if driver.current_url.split("#")[0] != page.resolve().as_uri():
+                continue  # a redirect (index.html): its target is checked on its own
+            facts = driver.execute_script(PAGE_PROBE)
+            for src in facts["broken"]:
+                problems.append(f"{name}: broken image {src}")
+            for text in facts["errors"]:
+                problems.append(f"{name}: error output: {text}")
+            is_chapter = facts["notebook"] and name != index_page
+            if is_chapter and facts["images"] == 0:
+                problems.append(f"{name}: a chapter page without any figure")
+            driver.set_window_size(1280, min(max(facts["height"], 900), 16000))
+            driver.save_screenshot(str(screenshots / (name.replace("/", "_") + ".png")))
+            print(f"checked {name}: {facts['images']} image(s), "
+                  f"{len(facts['broken'])} broken, {len(facts['errors'])} error output(s)")
+    finally:
+        driver.quit()
+    return problems

@@ -1,0 +1,71 @@
+"""The papermill → Jupyter Book pipeline, end to end in the smoke profile."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cgt import book
+from cgt.browser import find_browser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    """A smoke build into a temporary home, then a second build that should reuse it."""
+    home = tmp_path_factory.mktemp("home")
+    env = {**os.environ, "CGT_HOME": str(home), "CGT_DATA_CACHE": str(ROOT / "data" / "cache")}
+    env.pop("CGT_RUNS_DIR", None)
+    command = [sys.executable, "-m", "cgt.book", "build", "--profile", "smoke"]
+    first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout + first.stderr
+    timings_first = json.loads((home / "_build" / "timings-smoke.json").read_text())
+    second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stdout + second.stderr
+    timings_second = json.loads((home / "_build" / "timings-smoke.json").read_text())
+    return home / "_build", timings_first, timings_second, env
+
+
+def test_every_chapter_is_executed_then_reused(built_book):
+    build, first, second, _ = built_book
+    assert first["book/data"]["state"] == "executed"
+    assert second["book/data"]["state"] == "cached"
+    assert (build / "html" / "book" / "data.html").exists()
+    records = list((build / "runs" / "smoke").glob("*/*.json"))
+    assert [r.parent.name for r in records] == ["data"]
+
+
+def test_the_book_shows_papermill_outputs(built_book):
+    build = built_book[0]
+    page = (build / "html" / "book" / "data.html").read_text()
+    assert "profile smoke: tiny variant" in page  # printed after papermill injected it
+    assert page.count("<img") >= 6  # contact sheets
+    intro = (build / "html" / "book" / "intro.html").read_text()
+    assert "Embedded arrays equal the committed checksums" in intro
+
+
+@pytest.mark.skipif(find_browser() is None,
+                    reason="Chromium/chromedriver absent: `apt-get install chromium "
+                           "chromium-driver` (.ci/run installs them)")
+def test_every_page_opens_cleanly_in_headless_chromium(built_book):
+    build, env = built_book[0], built_book[3]
+    result = subprocess.run([sys.executable, "-m", "cgt.book", "check", "--html",
+                             str(build / "html"), "--screenshots", str(build / "shots")],
+                            cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (build / "shots" / "book_data.html.png").stat().st_size > 10_000
+
+
+def test_a_failing_cell_names_the_chapter_and_keeps_the_notebook(tmp_path):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "broken.md").write_text((ROOT / "book" / "data.md").read_text().split(
+        "# Data")[0] + "# Broken\n\n```{code-cell} ipython3\nprint('ran')\n1 / 0\n```\n")
+    with pytest.raises(book.ChapterFailed, match="chapter 'book/broken' failed .*ZeroDivisionError"):
+        book.execute("book/broken", "smoke", tmp_path / "out", tmp_path, key="k", force=False)
+    kept = (tmp_path / "out" / "book" / "broken.ipynb").read_text()
+    assert "ran" in kept and "ZeroDivisionError" in kept
+    assert not (tmp_path / "out" / "book" / "broken.key").exists()

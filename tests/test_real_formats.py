@@ -1,0 +1,73 @@
+"""Loaders for real datasets, tested on small files the tests write in the real formats."""
+
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cgt import data
+
+
+def _write_cifar10(root, n=6):
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                 b"labels": list(rng.integers(0, 10, n))}
+        with open(folder / name, "wb") as handle:
+            pickle.dump(batch, handle)
+    names = [f"class{i}".encode() for i in range(10)]
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({b"label_names": names}, handle)
+    return folder
+
+
+def test_cifar10_pickles_load_as_nhwc(tmp_path):
+    folder = _write_cifar10(tmp_path)
+    train = data.load_cifar(tmp_path, "train")
+    assert train.images.shape == (30, 32, 32, 3) and train.classes[3] == "class3"
+    with open(folder / "data_batch_1", "rb") as handle:
+        first = pickle.load(handle)[b"data"][0]
+    # torchvision's layout: 1024 red values, then green, then blue
+    assert np.array_equal(train.images[0, :, :, 1].ravel(), first[1024:2048])
+    assert len(data.load_cifar(tmp_path, "test")) == 6
+
+
+def test_cifar100_fine_and_coarse_labels(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    for name, n in (("train", 8), ("test", 4)):
+        with open(folder / name, "wb") as handle:
+            pickle.dump({b"data": np.zeros((n, 3072), np.uint8), b"fine_labels": [7] * n,
+                         b"coarse_labels": [1] * n}, handle)
+    with open(folder / "meta", "wb") as handle:
+        pickle.dump({b"fine_label_names": [f"f{i}".encode() for i in range(100)],
+                     b"coarse_label_names": [f"c{i}".encode() for i in range(20)]}, handle)
+    fine = data.load_cifar(tmp_path)
+    coarse = data.load_cifar(tmp_path, coarse=True)
+    assert fine.counts()["f7"] == 8 and len(fine.classes) == 100
+    assert coarse.counts()["c1"] == 8 and len(coarse.classes) == 20
+
+
+def test_missing_cifar_says_nothing_is_downloaded(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Nothing is downloaded"):
+        data.load_cifar(tmp_path)
+
+
+def test_image_folder_tree(tmp_path):
+    for cls, colour in (("bird", (255, 0, 0)), ("cat", (0, 0, 255))):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.new("RGB", (48, 40), colour).save(tmp_path / cls / f"{i}.png")
+    (tmp_path / "cat" / "notes.txt").write_text("not an image")
+    folder = data.load_image_folder(tmp_path, size=16)
+    assert folder.classes == ["bird", "cat"] and folder.images.shape == (6, 16, 16, 3)
+    assert folder.images[0, 8, 8].tolist() == [255, 0, 0]
+    assert data.load_image_folder(tmp_path, size=16, grey=True).channels == 1
+
+
+def test_image_folder_without_classes(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no class sub-folders"):
+        data.load_image_folder(tmp_path)

@@ -1,0 +1,49 @@
+"""Profiles and run records."""
+
+import json
+
+import pytest
+
+from cgt import profiles, runs
+
+
+def test_unknown_profile_lists_the_valid_ones(monkeypatch):
+    with pytest.raises(ValueError, match="'fast'; valid: smoke, quick, paper"):
+        profiles.check_profile("fast")
+    monkeypatch.setenv("CGT_PROFILE", "smoke")
+    assert profiles.default_profile() == "smoke"
+    monkeypatch.delenv("CGT_PROFILE")
+    assert profiles.default_profile() == "quick"
+    with pytest.raises(KeyError, match="known: data"):
+        profiles.sizes("nope", "quick")
+
+
+def test_sizes_are_read_only():
+    sizes = profiles.sizes("data", "smoke")
+    with pytest.raises(TypeError):
+        sizes["tiny"] = False
+
+
+def test_run_record_is_written_atomically_with_provenance(tmp_path, monkeypatch):
+    monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
+    with runs.RunRecord("demo", "first", "smoke", config={"k": 3}, seed=7) as record:
+        record.metrics["fid"] = 12.5
+        record.add_claim("it works", "yes", "yes", "✓")
+    saved = json.loads((tmp_path / "demo" / "first.json").read_text())
+    assert saved["status"] == "complete" and saved["metrics"] == {"fid": 12.5}
+    assert saved["seed"] == 7 and saved["wall_time_s"] >= 0
+    assert {"python", "torch", "numpy", "cgt"} <= set(saved["versions"])
+    assert saved["git_revision"] and saved["device"].startswith(("cpu", "cuda"))
+    assert not list(tmp_path.rglob("*.tmp"))
+    table = runs.summary_table("smoke")
+    assert table.to_dict("records") == [{"chapter": "demo", "claim": "it works", "paper": "yes",
+                                         "ours": "yes", "verdict": "✓"}]
+
+
+def test_a_failing_run_is_recorded_as_failed(tmp_path, monkeypatch):
+    monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
+    with pytest.raises(RuntimeError):
+        with runs.RunRecord("demo", "broken", "smoke"):
+            raise RuntimeError("diverged")
+    saved = json.loads((tmp_path / "demo" / "broken.json").read_text())
+    assert saved["status"] == "failed: RuntimeError: diverged"
