@@ -174,10 +174,9 @@ def build(profile: str, force: bool = False, only: list[str] | None = None) -> d
             parts.append(records_fingerprint(profile).encode())
         key = hashlib.sha256(b"\0".join(parts)).hexdigest()
         start = time.perf_counter()
-        print(f"[{profile}] {page} …", end=" ", flush=True)
         state = execute(page, profile, executed, top, key, force)
         timings[page] = {"state": state, "seconds": round(time.perf_counter() - start, 1)}
-        print(f"{state} in {timings[page]['seconds']} s", flush=True)
+        print(f"[{profile}] {page}: {state} in {timings[page]['seconds']} s", flush=True)
     start = time.perf_counter()
     html = render(stage(profile, executed, top), top)
     timings["(render)"] = {"state": "rendered", "seconds": round(time.perf_counter() - start, 1)}
