@@ -1,0 +1,243 @@
+"""One GAN training loop for every method in the book.
+
+Hinge loss; ``d_steps`` discriminator steps per generator step; gradient
+accumulation; an optional exponential moving average of G (PyTorch's
+``AveragedModel``); a parameter-selection hook through which a method decides
+what trains; evaluation every N iterations with best-by-FID tracking; tqdm
+progress; atomic checkpoints that carry every RNG state so a resumed run
+continues exactly; and a run record per run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from .runs import RunRecord
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """CUDA when present, else CPU; ``device`` forces one."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]."""
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+
+def hinge_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """−E[D(G(z))]."""
+    return -fake_logits.mean()
+
+
+@dataclass
+class TrainConfig:
+    iterations: int = 1000
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple = (0.0, 0.999)
+    adam_eps: float = 1e-8
+    d_steps: int = 1
+    accumulate: int = 1
+    ema_decay: float | None = None
+    ema_start: int = 0
+    eval_every: int = 0
+    checkpoint_every: int = 0
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self):
+        for name in ("iterations", "batch_size", "d_steps", "accumulate"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+@dataclass
+class TrainResult:
+    generator: nn.Module
+    ema: nn.Module | None
+    history: list = field(default_factory=list)
+    best: dict | None = None
+    iterations: int = 0
+    wall_time_s: float = 0.0
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator to sample from: the EMA copy when there is one."""
+        return self.ema.module if self.ema is not None else self.generator
+
+
+def all_parameters(generator: nn.Module, discriminator: nn.Module):
+    """Default selection: everything trains."""
+    return list(generator.parameters()), list(discriminator.parameters())
+
+
+class DivergenceError(RuntimeError):
+    pass
+
+
+def _rng_state(rng: torch.Generator) -> dict:
+    state = {"loop": rng.get_state(), "torch": torch.get_rng_state(),
+             "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(rng: torch.Generator, state: dict) -> None:
+    rng.set_state(state["loop"])
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_atomic(payload, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tensor,
+              labels: torch.Tensor | None, config: TrainConfig, *,
+              select_parameters: Callable = all_parameters,
+              evaluate: Callable[[nn.Module, int], dict] | None = None,
+              regulariser: Callable[[nn.Module], torch.Tensor] | None = None,
+              out_dir: str | Path | None = None, record: RunRecord | None = None,
+              progress: bool = True) -> TrainResult:
+    """Train ``generator`` against ``discriminator`` on ``images`` (N×C×H×W in [-1, 1]).
+
+    ``select_parameters(G, D)`` returns the parameter lists that the two optimisers
+    update (everything else stays frozen). ``regulariser(G)`` adds a term to the
+    generator loss (a method's sparsity or residual penalty). ``evaluate(G, it)``
+    returns metrics; the run keeps the G state with the lowest ``"fid"``.  With
+    ``out_dir`` the loop checkpoints there and resumes from ``last.pt`` if present.
+    """
+    device = pick_device(config.device)
+    generator.to(device), discriminator.to(device)
+    images = images.to(device)
+    labels = labels.to(device) if labels is not None else None
+    torch.manual_seed(config.seed)
+    rng = torch.Generator().manual_seed(config.seed)
+
+    g_params, d_params = select_parameters(generator, discriminator)
+    chosen = {id(p) for p in g_params + d_params}
+    for p in list(generator.parameters()) + list(discriminator.parameters()):
+        p.requires_grad_(id(p) in chosen)
+    opt_g = torch.optim.Adam(g_params, config.lr_g, config.betas, config.adam_eps)
+    opt_d = torch.optim.Adam(d_params, config.lr_d, config.betas, config.adam_eps)
+    ema = None
+    if config.ema_decay:
+        ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
+                            use_buffers=True)
+
+    out_dir = Path(out_dir) if out_dir else None
+    result = TrainResult(generator, ema)
+    start_iteration = 0
+    if out_dir and (out_dir / "last.pt").exists():
+        state = torch.load(out_dir / "last.pt", map_location=device, weights_only=False)
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        _set_rng_state(rng, state["rng"])
+        result.history, result.best = state["history"], state["best"]
+        start_iteration = state["iteration"]
+
+    def batch():
+        index = torch.randint(len(images), (config.batch_size,), generator=rng).to(device)
+        real = images[index]
+        y = labels[index] if labels is not None else None
+        z = torch.randn(config.batch_size, generator.cfg.dim_z, generator=rng).to(device)
+        return real, y, z
+
+    def checkpoint(iteration: int) -> None:
+        if out_dir is None:
+            return
+        save_atomic({"generator": generator.state_dict(),
+                     "discriminator": discriminator.state_dict(),
+                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                     "ema": ema.state_dict() if ema is not None else None,
+                     "rng": _rng_state(rng), "history": result.history, "best": result.best,
+                     "iteration": iteration, "train_config": asdict(config),
+                     "gan_config": generator.cfg.to_dict()}, out_dir / "last.pt")
+
+    t0 = time.perf_counter()
+    bar = tqdm(range(start_iteration, config.iterations), initial=start_iteration,
+               total=config.iterations, disable=not progress, desc="train", leave=False)
+    generator.train(), discriminator.train()
+    for iteration in bar:
+        for _ in range(config.d_steps):
+            opt_d.zero_grad(set_to_none=True)
+            for _ in range(config.accumulate):
+                real, y, z = batch()
+                with torch.no_grad():
+                    fake = generator(z, y)
+                d_loss = hinge_d_loss(discriminator(real, y), discriminator(fake, y))
+                (d_loss / config.accumulate).backward()
+            opt_d.step()
+        opt_g.zero_grad(set_to_none=True)
+        for _ in range(config.accumulate):
+            _, y, z = batch()
+            g_loss = hinge_g_loss(discriminator(generator(z, y), y))
+            if regulariser is not None:
+                g_loss = g_loss + regulariser(generator)
+            (g_loss / config.accumulate).backward()
+        opt_g.step()
+        for term, loss in (("discriminator", d_loss), ("generator", g_loss)):
+            if not torch.isfinite(loss):
+                raise DivergenceError(f"the {term} loss became {loss.item()} at iteration "
+                                      f"{iteration + 1}; the last good checkpoint is kept")
+        if ema is not None and iteration >= config.ema_start:
+            ema.update_parameters(generator)
+        done = iteration + 1
+        bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}", refresh=False)
+        if evaluate is not None and config.eval_every and (done % config.eval_every == 0
+                                                           or done == config.iterations):
+            sampler = ema.module if ema is not None else generator
+            sampler.eval()
+            with torch.no_grad():
+                metrics = {"iteration": done, "wall_time_s": round(time.perf_counter() - t0, 2),
+                           "d_loss": d_loss.item(), "g_loss": g_loss.item(),
+                           **evaluate(sampler, done)}
+            generator.train()
+            result.history.append(metrics)
+            if "fid" in metrics and (result.best is None or metrics["fid"] < result.best["fid"]):
+                result.best = dict(metrics)
+                if out_dir:
+                    save_atomic({"generator": sampler.state_dict(), "metrics": metrics,
+                                 "gan_config": generator.cfg.to_dict()}, out_dir / "best.pt")
+            if record is not None:
+                record.metrics["history"], record.metrics["best"] = result.history, result.best
+                record.save()
+        if config.checkpoint_every and done % config.checkpoint_every == 0:
+            checkpoint(done)
+    bar.close()
+    checkpoint(config.iterations)
+    result.iterations = config.iterations
+    result.wall_time_s = time.perf_counter() - t0
+    generator.eval()
+    if ema is not None:
+        ema.module.eval()
+    return result
