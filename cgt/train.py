@@ -133,6 +133,9 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     ``out_dir`` the loop checkpoints there and resumes from ``last.pt`` if present.
     """
     device = pick_device(config.device)
+    if device.type == "cuda":  # fast convolutions; bit-exact resume is promised on CPU only
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     generator.to(device), discriminator.to(device)
     images = images.to(device)
     labels = labels.to(device) if labels is not None else None

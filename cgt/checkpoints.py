@@ -1,0 +1,114 @@
+"""Saving and loading generators, and the shipped pretrained source models.
+
+A shipped model is one file ``data/models/<name>.pt`` holding the generator
+(its EMA weights) and the discriminator, stored in fp16 to keep the repository
+small, plus an entry in ``data/models/sources.json`` with the command that
+produced it, seed, iterations, wall time, device, FID (with its feature network)
+and sha256.  Loading checks the sha256 first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from . import paths
+from .nn import Discriminator, GANConfig, Generator
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def models_dir() -> Path:
+    root = paths.repo_root()
+    return (root if root else paths.home()) / "data" / "models"
+
+
+def sources_manifest() -> dict:
+    file = models_dir() / "sources.json"
+    return json.loads(file.read_text()) if file.exists() else {}
+
+
+def _half(state: dict) -> dict:
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def export_model(path: Path, generator: Generator, discriminator: Discriminator | None,
+                 half: bool = True) -> str:
+    """Write a compact model file; return its sha256."""
+    payload = {"format": "cgt-gan-1", "gan_config": generator.cfg.to_dict(),
+               "generator": _half(generator.state_dict()) if half else generator.state_dict(),
+               "discriminator": None if discriminator is None else (
+                   _half(discriminator.state_dict()) if half else discriminator.state_dict())}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_state(module: torch.nn.Module, state: dict, what: str) -> None:
+    """Load a state dict, naming every missing or unexpected key and shape mismatch."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in set(own) & set(state) if tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        lines = [f"the {what} checkpoint does not fit the model:"]
+        if missing:
+            lines.append(f"  missing keys ({len(missing)}): {', '.join(missing[:8])}"
+                         + (" …" if len(missing) > 8 else ""))
+        if unexpected:
+            lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:8])}"
+                         + (" …" if len(unexpected) > 8 else ""))
+        if shapes:
+            lines.append("  shape mismatches: " + "; ".join(sorted(shapes)[:6]))
+        raise CheckpointError("\n".join(lines))
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
+def load_model(path: Path, device="cpu", sha256: str | None = None):
+    """(generator, discriminator or None) from a model file written by :func:`export_model`."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no model file at {path}")
+    if sha256 is not None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != sha256:
+            raise CheckpointError(f"{path} has sha256 {digest}, expected {sha256}: the file is "
+                                  f"corrupt or not the shipped one. Restore it with `git checkout "
+                                  f"-- {path.name}` or retrain it (see data/models/sources.json).")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # a truncated zip or pickle raises several kinds
+        raise CheckpointError(f"{path} is not a readable checkpoint ({error}); it may be "
+                              f"truncated. Restore or retrain it.") from None
+    if not isinstance(payload, dict) or payload.get("format") != "cgt-gan-1":
+        raise CheckpointError(f"{path} is not a cgt model file (format cgt-gan-1)")
+    cfg = GANConfig(**payload["gan_config"])
+    generator = Generator(cfg)
+    load_state(generator, payload["generator"], "generator")
+    discriminator = None
+    if payload["discriminator"] is not None:
+        discriminator = Discriminator(cfg)
+        load_state(discriminator, payload["discriminator"], "discriminator")
+    generator.to(device).eval()
+    if discriminator is not None:
+        discriminator.to(device).eval()
+    return generator, discriminator
+
+
+def load_source(name: str, device="cpu"):
+    """A shipped pretrained source model by name (see ``data/models/sources.json``)."""
+    manifest = sources_manifest()
+    if name not in manifest:
+        raise CheckpointError(f"no shipped source model '{name}'; shipped: "
+                              f"{', '.join(sorted(manifest)) or 'none'}. Train one with "
+                              f"`python -m cgt pretrain {name}`.")
+    entry = manifest[name]
+    return load_model(models_dir() / entry["file"], device, entry["sha256"])

@@ -1,0 +1,95 @@
+"""Recipes for the pretrained source generators the chapters start from.
+
+The papers start from public ImageNet generators that cannot be fetched here, so
+the project trains its own small ones: ``python -m cgt pretrain <recipe>``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+
+from . import data
+from .checkpoints import export_model, models_dir
+from .data import splits
+from .nn import Discriminator, GANConfig, Generator
+from .runs import device_description
+from .train import TrainConfig, pick_device, train_gan
+
+EMOJI_NON_FACE_GROUPS = ["Activities", "Animals & Nature", "Food & Drink", "Objects",
+                         "Symbols", "Travel & Places"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    dataset: str
+    classes: tuple
+    description: str
+    iterations: int = 4000
+    ch: int = 32
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        batch_size=64, lr_g=1e-4, lr_d=4e-4, ema_decay=0.999, ema_start=1000))
+
+    def gan_config(self, channels: int) -> GANConfig:
+        return GANConfig(resolution=32, channels=channels, num_classes=len(self.classes),
+                         ch=self.ch, dim_z=128, init="N02", class_names=list(self.classes))
+
+
+RECIPES = {
+    "fashion8": Recipe("fashion_mnist", tuple(splits.CGANTRANSFER["source_classes"]),
+                       "class-conditional, the 8 Fashion-MNIST source classes (cGANTransfer's "
+                       "'pretrained on old classes')", iterations=5000),
+    "animals": Recipe("animal_shape", tuple(data.embedded.ANIMAL_CLASSES),
+                      "class-conditional, 10 Animal-Shape classes (a second grey source domain)"),
+    "emoji-objects": Recipe("emoji", tuple(EMOJI_NON_FACE_GROUPS),
+                            "class-conditional RGB, Noto emoji without faces or people "
+                            "(the colour source for BSA's emoji-face target)"),
+}
+
+
+def training_data(recipe: Recipe, tiny: bool = False) -> data.ImageSet:
+    return data.select_classes(data.load(recipe.dataset, "train", tiny=tiny), list(recipe.classes))
+
+
+def pretrain(name: str, iterations: int | None = None, seed: int = 0, device: str = "auto",
+             tiny: bool = False, out=None, progress: bool = True) -> dict:
+    """Train recipe ``name`` and write the model file and its manifest entry."""
+    if name not in RECIPES:
+        raise KeyError(f"unknown recipe '{name}'; valid: {', '.join(RECIPES)}")
+    recipe = RECIPES[name]
+    train_config = replace(recipe.train, seed=seed, device=device,
+                           iterations=iterations or recipe.iterations)
+    if train_config.ema_start >= train_config.iterations:
+        train_config = replace(train_config, ema_start=0)
+    dataset = training_data(recipe, tiny)
+    cfg = recipe.gan_config(dataset.channels)
+    torch.manual_seed(seed)
+    generator, discriminator = Generator(cfg), Discriminator(cfg)
+    start = time.perf_counter()
+    result = train_gan(generator, discriminator, dataset.to_tensor(),
+                       torch.from_numpy(dataset.labels), train_config, progress=progress)
+    wall = time.perf_counter() - start
+    folder = models_dir() if out is None else out
+    file = folder / f"{name}.pt"
+    digest = export_model(file, result.sampler.cpu(), discriminator.cpu())
+    entry = {"file": file.name, "sha256": digest, "recipe": name,
+             "description": recipe.description, "dataset": recipe.dataset,
+             "classes": list(recipe.classes), "images": len(dataset),
+             "command": f"python -m cgt pretrain {name} --iterations {train_config.iterations} "
+                        f"--seed {seed}" + (" --tiny" if tiny else ""),
+             "seed": seed, "iterations": train_config.iterations,
+             "train_config": asdict(train_config), "gan_config": cfg.to_dict(),
+             "wall_time_s": round(wall, 1),
+             "device": device_description() if pick_device(device).type == "cuda"
+             else f"cpu ({torch.get_num_threads()} threads)",
+             "torch": torch.__version__, "size_bytes": file.stat().st_size}
+    manifest_file = folder / "sources.json"
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    manifest[name] = {**manifest.get(name, {}), **entry}
+    tmp = manifest_file.with_name("sources.json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    tmp.replace(manifest_file)
+    return entry
