@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from .checkpoints import CheckpointError
+from .checkpoints import CheckpointError, mismatch_error
 from .nn import Discriminator, GANConfig, Generator, imagenet128_config
 
 SN_ORIGINAL = ".parametrizations.weight.original"
@@ -80,14 +80,8 @@ def import_state(module: torch.nn.Module, state: dict, what: str) -> None:
         converted[key] = tensor
     unexpected = sorted(set(state) - used)
     if missing or unexpected or shapes:
-        lines = [f"the BigGAN-PyTorch {what} state dict does not fit the configuration:"]
-        if missing:
-            lines.append(f"  missing keys ({len(missing)}): {', '.join(missing[:8])}")
-        if unexpected:
-            lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:8])}")
-        if shapes:
-            lines.append("  shape mismatches: " + "; ".join(shapes[:6]))
-        raise CheckpointError("\n".join(lines))
+        raise mismatch_error(f"the BigGAN-PyTorch {what} state dict does not fit the "
+                             f"configuration:", missing, unexpected, shapes)
     for key, value in own.items():
         if key.endswith(SN_V):
             prefix = key[: -len(SN_V)]

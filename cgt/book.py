@@ -75,8 +75,8 @@ def is_notebook(source: Path) -> bool:
 def code_fingerprint(top: Path) -> str:
     """Hash of everything besides a chapter's own text that changes its results."""
     digest = hashlib.sha256()
-    files = sorted((top / "cgt").rglob("*.py")) + [top / "pyproject.toml",
-                                                   top / "data" / "manifest.json"]
+    files = (sorted((top / "cgt").rglob("*.py")) + sorted((top / "data" / "models").glob("*.json"))
+             + [top / "pyproject.toml", top / "data" / "manifest.json"])
     for file in files:
         if file.exists():
             digest.update(str(file.relative_to(top)).encode())

@@ -51,6 +51,18 @@ def export_model(path: Path, generator: Generator, discriminator: Discriminator 
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def mismatch_error(title: str, missing, unexpected, shapes) -> CheckpointError:
+    """One message naming every missing and unexpected key and every shape mismatch."""
+    lines = [title]
+    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected)):
+        if keys:
+            lines.append(f"  {label} ({len(keys)}): {', '.join(keys[:8])}"
+                         + (" …" if len(keys) > 8 else ""))
+    if shapes:
+        lines.append("  shape mismatches: " + "; ".join(sorted(shapes)[:6]))
+    return CheckpointError("\n".join(lines))
+
+
 def load_state(module: torch.nn.Module, state: dict, what: str) -> None:
     """Load a state dict, naming every missing or unexpected key and shape mismatch."""
     own = module.state_dict()
@@ -59,16 +71,8 @@ def load_state(module: torch.nn.Module, state: dict, what: str) -> None:
     shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
               for k in set(own) & set(state) if tuple(state[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or shapes:
-        lines = [f"the {what} checkpoint does not fit the model:"]
-        if missing:
-            lines.append(f"  missing keys ({len(missing)}): {', '.join(missing[:8])}"
-                         + (" …" if len(missing) > 8 else ""))
-        if unexpected:
-            lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:8])}"
-                         + (" …" if len(unexpected) > 8 else ""))
-        if shapes:
-            lines.append("  shape mismatches: " + "; ".join(sorted(shapes)[:6]))
-        raise CheckpointError("\n".join(lines))
+        raise mismatch_error(f"the {what} checkpoint does not fit the model:", missing,
+                             unexpected, shapes)
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
