@@ -1,0 +1,58 @@
+"""Scoring a generator against real images: the call every chapter makes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import data
+from .features import class_probabilities, extract_features, feature_network_id
+from .scores import conditional_accuracy, fid_from_features, kid_from_features, kmmd, real_statistics
+
+
+@torch.no_grad()
+def generate(generator, n: int, classes=None, seed: int = 0, batch_size: int = 250,
+             truncation: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``n`` samples as uint8 N×H×W×C, labels cycling over ``classes`` (all by default)."""
+    generator.eval()
+    device = next(generator.parameters()).device
+    rng = torch.Generator().manual_seed(seed)
+    images, labels = [], []
+    for start in range(0, n, batch_size):
+        count = min(batch_size, n - start)
+        z, y = generator.sample_inputs(count, classes, generator=rng, device=device,
+                                       truncation=truncation)
+        if y is not None:  # continue the class cycle across batches
+            pool = torch.as_tensor(range(generator.cfg.num_classes) if classes is None else classes)
+            y = pool[(torch.arange(count) + start) % len(pool)].to(device)
+            labels.append(y.cpu().numpy())
+        x = generator(z, y).float().clamp(-1, 1)
+        images.append(((x + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+    return np.concatenate(images), (np.concatenate(labels) if labels else None)
+
+
+def score_generator(generator, dataset: str, split: str = "train", classes=None,
+                    n: int = 2000, tiny: bool = False, seed: int = 0,
+                    head: str | None = None) -> dict:
+    """FID, KID, KMMD (our feature network) and conditional accuracy of ``generator``.
+
+    ``classes`` names the real classes that the generator's classes 0..C-1 stand
+    for (in order); the real statistics use exactly those classes of ``dataset``.
+    """
+    names = classes or generator.cfg.class_names or None
+    real = real_statistics(dataset, split, tiny, names)
+    fake, labels = generate(generator, n, seed=seed)
+    fake_features = extract_features(fake)
+    result = {"fid": fid_from_features(real["features"].astype(np.float64), fake_features),
+              "kid": kid_from_features(real["features"].astype(np.float64), fake_features),
+              "kmmd": kmmd(real["features"].astype(np.float64), fake_features),
+              "features": feature_network_id(), "n_fake": n, "n_real": len(real["features"]),
+              "real": f"{dataset}/{split}{'/tiny' if tiny else ''}"}
+    if labels is not None and names:
+        head = head or dataset
+        full = data.load(dataset, split, tiny=tiny).classes
+        intended = np.array([full.index(names[c]) for c in labels])
+        predicted = class_probabilities(fake, head).argmax(1)
+        accuracy = conditional_accuracy(predicted, intended)
+        result["conditional_accuracy"] = accuracy["mean"]
+    return result

@@ -1,0 +1,126 @@
+"""The metric pipeline: exact formulas, sanity checks that can fail, shipped features."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg
+
+from cgt import data, metrics
+from cgt.metrics import features as featmod
+from cgt.metrics.sanity import add_noise, gaussian_blur, shuffle_pixels
+
+
+def _reference_fd(mu1, s1, mu2, s2):
+    covmean = linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def test_frechet_distance_matches_scipy_and_the_diagonal_closed_form():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
+    s1, s2 = a @ a.T + np.eye(6), b @ b.T + np.eye(6)
+    mu1, mu2 = rng.normal(size=6), rng.normal(size=6)
+    assert metrics.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(
+        _reference_fd(mu1, s1, mu2, s2), rel=1e-6)
+    d1, d2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
+    closed = 1.0 + ((np.sqrt(d1) - np.sqrt(d2)) ** 2).sum()  # ‖μ₁−μ₂‖² = 1
+    assert metrics.frechet_distance(np.zeros(3), np.diag(d1), np.array([1.0, 0, 0]),
+                                    np.diag(d2)) == pytest.approx(closed, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def fashion_test():
+    return data.load("fashion_mnist", "test", tiny=True)
+
+
+@pytest.fixture(scope="module")
+def real_features(fashion_test):
+    return metrics.extract_features(fashion_test.images)
+
+
+def test_fid_separates_real_from_shuffled_and_noise(fashion_test, real_features):
+    first, second = real_features[::2], real_features[1::2]
+    real_vs_real = metrics.fid_from_features(first, second)
+    shuffled = shuffle_pixels(fashion_test.images)
+    noise = np.random.default_rng(0).integers(0, 256, fashion_test.images.shape, dtype=np.uint8)
+    vs_shuffled = metrics.fid_from_features(first, metrics.extract_features(shuffled))
+    vs_noise = metrics.fid_from_features(first, metrics.extract_features(noise))
+    assert vs_shuffled > 5 * real_vs_real and vs_noise > 5 * real_vs_real
+
+
+def test_fid_grows_monotonically_with_blur_and_noise(fashion_test, real_features):
+    reference = real_features[::2]
+    target = fashion_test.images[1::2]
+    blurred = [metrics.fid_from_features(reference, metrics.extract_features(gaussian_blur(target, s)))
+               for s in (0.5, 1.0, 1.5, 2.5)]
+    assert all(a < b for a, b in zip(blurred, blurred[1:])), blurred
+    noisy = [metrics.fid_from_features(reference, metrics.extract_features(add_noise(target, s)))
+             for s in (10, 30, 60, 100)]
+    assert all(a < b for a, b in zip(noisy, noisy[1:])), noisy
+
+
+def test_kmmd_is_zero_for_identical_sets_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8))
+    assert metrics.kmmd(x, x) == pytest.approx(0.0, abs=1e-6)
+    shifts = [metrics.kmmd(x, rng.normal(size=(200, 8)) + s) for s in (0.0, 0.5, 1.0, 2.0)]
+    assert all(a < b for a, b in zip(shifts, shifts[1:])), shifts
+
+
+def test_kid_is_seeded_and_near_zero_for_one_distribution(real_features):
+    first, second = real_features[::2], real_features[1::2]
+    assert metrics.kid_from_features(first, second) == metrics.kid_from_features(first, second)
+    assert abs(metrics.kid_from_features(first, second)) < 0.5 * metrics.kid_from_features(
+        first, second * 0.5)
+
+
+def test_classifier_score_bounds():
+    uniform = np.full((100, 10), 0.1)
+    assert metrics.classifier_score(uniform)[0] == pytest.approx(1.0)
+    confident = np.eye(10)[np.arange(100) % 10]
+    assert metrics.classifier_score(confident)[0] == pytest.approx(10.0, rel=1e-6)
+
+
+def test_conditional_accuracy_on_real_images_and_shuffled_labels(fashion_test):
+    predicted = metrics.predict(fashion_test.images, "fashion_mnist")
+    real = metrics.conditional_accuracy(predicted, fashion_test.labels)
+    shuffled = metrics.conditional_accuracy(predicted, np.random.default_rng(0).permutation(
+        fashion_test.labels))
+    assert real["mean"] > 0.85 and shuffled["mean"] < 0.25
+    assert set(real["per_class"]) == set(range(10))
+
+
+def test_shipped_weights_match_their_manifest_and_tampering_is_refused(tmp_path):
+    info = metrics.feature_network_info()
+    assert info["test_accuracy"]["fashion_mnist"] > 0.85 and info["sha256"]
+    assert metrics.feature_network_id() == "cgt-featnet-" + info["sha256"][:12]
+    copy = tmp_path / "feature_net.pt"
+    shutil.copy(featmod.weights_file(), copy)
+    shutil.copy(featmod.weights_file().with_suffix(".json"), tmp_path / "feature_net.json")
+    featmod.load_feature_network(copy)
+    copy.write_bytes(copy.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(RuntimeError, match="expected .*train-features"):
+        featmod.load_feature_network(copy)
+
+
+def test_real_statistics_are_cached_and_keyed_by_the_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("CGT_DATA_CACHE", str(tmp_path))
+    monkeypatch.setattr(metrics.scores.data, "load", lambda *a, **k: data.datasets.ImageSet(
+        np.random.default_rng(0).integers(0, 256, (50, 32, 32, 1), dtype=np.uint8),
+        np.zeros(50, np.int64), ["x"], "fake"))
+    first = metrics.real_statistics("fashion_mnist", "test", tiny=True)
+    files = list((tmp_path / "stats").glob("*.npz"))
+    assert len(files) == 1 and metrics.feature_network_id() in files[0].name
+    second = metrics.real_statistics("fashion_mnist", "test", tiny=True)
+    assert np.array_equal(first["mu"], second["mu"]) and np.array_equal(first["sigma"], second["sigma"])
+
+
+def test_wrong_image_input_is_refused():
+    with pytest.raises(ValueError, match="uint8 N×H×W×C"):
+        metrics.extract_features(np.zeros((2, 32, 32, 1), np.float32))
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        metrics.extract_features(torch.zeros(2, 4, 32, 32))
+    with pytest.raises(KeyError, match="valid: fashion_mnist"):
+        metrics.predict(np.zeros((1, 32, 32, 1), np.uint8), "cifar")
