@@ -159,6 +159,7 @@ def build(profile: str, force: bool = False, only: list[str] | None = None) -> d
     executed = paths.build_dir() / "executed" / profile
     os.environ["CGT_PROFILE"] = profile
     os.environ["CGT_RUNS_DIR"] = str(paths.runs_dir(profile))
+    os.environ["TQDM_DISABLE"] = "1"  # progress bars are for people, not for the rendered page
     code = code_fingerprint(top)
     names = pages(top)
     notebooks = [p for p in names if is_notebook(top / f"{p}.md")]

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from . import data
+from . import data, paths
 from .checkpoints import export_model, models_dir
 from .data import splits
 from .nn import Discriminator, GANConfig, Generator
@@ -93,3 +93,27 @@ def pretrain(name: str, iterations: int | None = None, seed: int = 0, device: st
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     tmp.replace(manifest_file)
     return entry
+
+
+def source_models(retrain_iterations: int | None = None, device: str = "auto") -> dict:
+    """Every recipe's model as ``name -> (generator, manifest entry)``.
+
+    Without ``retrain_iterations`` these are the shipped checkpoints; with it (the
+    paper profile) each recipe is trained again at that length into
+    ``_build/models`` (reused when a run of that length is already there).
+    """
+    from .checkpoints import load_model, load_source, sources_manifest
+
+    if not retrain_iterations:
+        return {name: (load_source(name)[0], entry) for name, entry in sources_manifest().items()}
+    folder = paths.build_dir() / "models"
+    manifest_file = folder / "sources.json"
+    models = {}
+    for name in RECIPES:
+        done = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+        if done.get(name, {}).get("iterations") != retrain_iterations:
+            pretrain(name, iterations=retrain_iterations, device=device, out=folder)
+            done = json.loads(manifest_file.read_text())
+        entry = done[name]
+        models[name] = (load_model(folder / entry["file"], sha256=entry["sha256"])[0], entry)
+    return models

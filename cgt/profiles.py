@@ -23,6 +23,16 @@ SIZES = {
         "quick": {"tiny": False, "size": 32, "sheet_per_class": 8, "sheet_classes": 10},
         "paper": {"tiny": False, "size": 32, "sheet_per_class": 8, "sheet_classes": 10},
     },
+    "foundations": {
+        "smoke": {"tiny": True, "fid_samples": 200, "blur": [0.5, 1.5, 3.0],
+                  "noise": [10, 40, 100], "samples_per_class": 4, "retrain_iterations": None},
+        "quick": {"tiny": False, "fid_samples": 5000, "blur": [0.5, 1.0, 1.5, 2.0, 3.0],
+                  "noise": [5, 10, 20, 40, 80], "samples_per_class": 8,
+                  "retrain_iterations": None},
+        "paper": {"tiny": False, "fid_samples": 10000, "blur": [0.5, 1.0, 1.5, 2.0, 3.0],
+                  "noise": [5, 10, 20, 40, 80], "samples_per_class": 8,
+                  "retrain_iterations": 20000},
+    },
 }
 
 

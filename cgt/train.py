@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .runs import RunRecord
 

@@ -62,6 +62,7 @@ def with_expected_outputs(source: Path) -> Path:
 
 def pytest_configure(config):
     os.environ["CGT_PROFILE"] = "smoke"
+    os.environ["TQDM_DISABLE"] = "1"
     os.environ.setdefault("CGT_RUNS_DIR", str(ROOT / "_build" / "runs-nbval"))
 
 
@@ -78,6 +79,7 @@ def record() -> None:
     import papermill
 
     os.environ["CGT_PROFILE"] = "smoke"
+    os.environ["TQDM_DISABLE"] = "1"
     os.environ.setdefault("CGT_RUNS_DIR", str(ROOT / "_build" / "runs-nbval"))
     EXPECTED.mkdir(exist_ok=True)
     for source in sorted((ROOT / "book").glob("*.md")):

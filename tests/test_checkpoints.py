@@ -65,3 +65,16 @@ def test_pretrain_recipe_writes_a_loadable_model_and_manifest(tmp_path):
     assert entry["command"] == "python -m cgt pretrain fashion8 --iterations 1 --seed 0 --tiny"
     g, _ = load_model(tmp_path / "fashion8.pt", sha256=entry["sha256"])
     assert g.cfg.num_classes == 8
+
+
+def test_paper_profile_retrains_each_recipe_once_into_the_build_folder(tmp_path, monkeypatch):
+    from cgt.pretrain import RECIPES, source_models
+
+    monkeypatch.setenv("CGT_HOME", str(tmp_path))
+    monkeypatch.setenv("CGT_DATA_CACHE", str(checkpoints.paths.repo_root() / "data" / "cache"))
+    models = source_models(retrain_iterations=1, device="cpu")
+    assert set(models) == set(RECIPES)
+    assert all(entry["iterations"] == 1 for _, entry in models.values())
+    stamp = (tmp_path / "_build" / "models" / "fashion8.pt").stat().st_mtime_ns
+    source_models(retrain_iterations=1, device="cpu")  # reused, not retrained
+    assert (tmp_path / "_build" / "models" / "fashion8.pt").stat().st_mtime_ns == stamp

@@ -61,6 +61,26 @@ def test_fid_grows_monotonically_with_blur_and_noise(fashion_test, real_features
     assert all(a < b for a, b in zip(noisy, noisy[1:])), noisy
 
 
+def _reference_kmmd(x, y, sigma):
+    """The official evaluation's KMMD written out with loops (REFERENCE.md §1)."""
+    def squared(a, b):
+        return np.array([[((u - v) ** 2).sum() for v in b] for u in a])
+    mxx, myy, mxy = squared(x, x), squared(y, y), squared(x, y)
+    scale = mxx.mean()
+    kxx, kyy, kxy = (np.exp(-m / (scale * 2 * sigma * sigma)) for m in (mxx, myy, mxy))
+    return float(np.sqrt(kxx.mean() + kyy.mean() - 2 * kxy.mean()))
+
+
+def test_kmmd_follows_the_official_definition():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(30, 5)), rng.normal(size=(20, 5)) + 0.3
+    for sigma in (1.0, 2.0):
+        assert metrics.kmmd(x, y, sigma=sigma) == pytest.approx(_reference_kmmd(x, y, sigma),
+                                                                rel=1e-9)
+    # the distances are scaled by the real set's own, so a common rescaling changes nothing
+    assert metrics.kmmd(7.0 * x, 7.0 * y) == pytest.approx(metrics.kmmd(x, y), rel=1e-9)
+
+
 def test_kmmd_is_zero_for_identical_sets_and_grows_with_a_shift():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 8))
@@ -113,8 +133,19 @@ def test_real_statistics_are_cached_and_keyed_by_the_network(tmp_path, monkeypat
     first = metrics.real_statistics("fashion_mnist", "test", tiny=True)
     files = list((tmp_path / "stats").glob("*.npz"))
     assert len(files) == 1 and metrics.feature_network_id() in files[0].name
+    real_extractor = metrics.scores.extract_features
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("features recomputed although they are cached")
+
+    monkeypatch.setattr(metrics.scores, "extract_features", refuse)
     second = metrics.real_statistics("fashion_mnist", "test", tiny=True)
     assert np.array_equal(first["mu"], second["mu"]) and np.array_equal(first["sigma"], second["sigma"])
+    # another feature network must not reuse these statistics
+    monkeypatch.setattr(metrics.scores, "extract_features", real_extractor)
+    monkeypatch.setattr(metrics.scores, "feature_network_id", lambda: "cgt-featnet-000000000000")
+    metrics.real_statistics("fashion_mnist", "test", tiny=True)
+    assert len(list((tmp_path / "stats").glob("*.npz"))) == 2
 
 
 def test_wrong_image_input_is_refused():
@@ -124,3 +155,22 @@ def test_wrong_image_input_is_refused():
         metrics.extract_features(torch.zeros(2, 4, 32, 32))
     with pytest.raises(KeyError, match="valid: fashion_mnist"):
         metrics.predict(np.zeros((1, 32, 32, 1), np.uint8), "cifar")
+
+
+def test_inception_is_used_only_from_disk(monkeypatch, tmp_path):
+    monkeypatch.setattr(metrics.scores.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setenv("CGT_HOME", str(tmp_path))
+    assert metrics.inception_path() is None
+    with pytest.raises(FileNotFoundError, match="inception-2015-12-05.pt.*nothing is downloaded"):
+        metrics.scores.inception_features(np.zeros((1, 32, 32, 3), np.uint8))
+
+
+def test_score_generator_reports_every_metric_with_its_feature_space():
+    from cgt.checkpoints import load_source
+
+    generator, _ = load_source("fashion8")
+    result = metrics.score_generator(generator, "fashion_mnist", "test", n=80, tiny=True)
+    assert result["features"] == metrics.feature_network_id()
+    assert {"fid", "kid", "kmmd", "conditional_accuracy", "classifier_score"} <= set(result)
+    assert result["n_real"] == 160 and result["n_fake"] == 80
+    assert result["conditional_accuracy"] > 0.5  # the source model draws its classes

@@ -58,6 +58,7 @@ HANZI_FACES = [
 TINY_HANZI_CLASSES = 200
 TINY_PER_CLASS = {"fashion_mnist": (100, 20), "animal_shape": (100, 20)}  # train, test
 EMOJI_DESIGNS = ("noto", "emojione")
+TINY_EMOJI_PER_GROUP = 12
 
 
 def gb2312_level1() -> list[str]:
@@ -270,12 +271,14 @@ def build_emoji(size: int, tiny: bool) -> dict:
                                   / "usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"), 109)
     png_dir = (deb_root("ruby-gemojione")
                / "usr/share/rubygems-integration/all/gems/gemojione-3.3.0/assets/png")
+    if tiny:  # the faces BSA needs, plus the first dozen of every group
+        firsts = {g: [row for row in table if row[1] == g][:TINY_EMOJI_PER_GROUP] for g in groups}
+        keep = {row[0] for rows in firsts.values() for row in rows}
+        table = [row for row in table if row[2].startswith("face-") or row[0] in keep]
     arrays, meta = {}, {}
     for split, design in (("train", "noto"), ("test", "emojione")):
         images, labels, subgroups, names = [], [], [], []
         for seq, group, subgroup, name in table:
-            if tiny and not subgroup.startswith("face-"):
-                continue
             if design == "noto":
                 canvas = Image.new("RGBA", (160, 160), (0, 0, 0, 0))
                 ImageDraw.Draw(canvas).text((10, 10), seq, font=font, embedded_color=True)

@@ -7,7 +7,8 @@ import torch
 
 from .. import data
 from .features import class_probabilities, extract_features, feature_network_id
-from .scores import conditional_accuracy, fid_from_features, kid_from_features, kmmd, real_statistics
+from .scores import (classifier_score, conditional_accuracy, fid_from_features, kid_from_features,
+                     kmmd, real_statistics)
 
 
 @torch.no_grad()
@@ -34,7 +35,7 @@ def generate(generator, n: int, classes=None, seed: int = 0, batch_size: int = 2
 def score_generator(generator, dataset: str, split: str = "train", classes=None,
                     n: int = 2000, tiny: bool = False, seed: int = 0,
                     head: str | None = None) -> dict:
-    """FID, KID, KMMD (our feature network) and conditional accuracy of ``generator``.
+    """FID, KID, KMMD, classifier score (our feature network) and conditional accuracy.
 
     ``classes`` names the real classes that the generator's classes 0..C-1 stand
     for (in order); the real statistics use exactly those classes of ``dataset``.
@@ -52,7 +53,8 @@ def score_generator(generator, dataset: str, split: str = "train", classes=None,
         head = head or dataset
         full = data.load(dataset, split, tiny=tiny).classes
         intended = np.array([full.index(names[c]) for c in labels])
-        predicted = class_probabilities(fake, head).argmax(1)
-        accuracy = conditional_accuracy(predicted, intended)
+        probabilities = class_probabilities(fake, head)
+        accuracy = conditional_accuracy(probabilities.argmax(1), intended)
         result["conditional_accuracy"] = accuracy["mean"]
+        result["classifier_score"] = classifier_score(probabilities)[0]
     return result

@@ -7,6 +7,7 @@ are cached per dataset, split, data variant and feature network.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import warnings
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from cleanfid import fid as clean_fid
+from scipy import linalg
 
 from .. import data, paths
 from .features import extract_features, feature_network_id
@@ -22,8 +24,10 @@ from .features import extract_features, feature_network_id
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     """‖μ₁ − μ₂‖² + Tr(Σ₁ + Σ₂ − 2(Σ₁Σ₂)^½) (clean-fid's implementation)."""
     with warnings.catch_warnings():
-        # clean-fid passes scipy's deprecated `disp` argument; the result is unaffected
+        # clean-fid passes scipy's deprecated `disp` argument; and a few feature dimensions
+        # that never fire make Σ singular, which sqrtm reports but handles
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
         return float(clean_fid.frechet_distance(mu1, sigma1, mu2, sigma2))
 
 
@@ -50,13 +54,21 @@ def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T, 0.0)
 
 
-def kmmd(real: np.ndarray, fake: np.ndarray, sigma: float = 1.0) -> float:
+def kmmd(real: np.ndarray, fake: np.ndarray, sigma: float = 1.0, max_samples: int = 2000,
+         seed: int = 0) -> float:
     """Kernel MMD with a Gaussian kernel, as BSA/cGANTransfer report it (biased estimate).
 
     Squared distances are divided by the mean squared distance among the real
     features (so σ = 1 is meaningful for any feature scale); then
     K = exp(−d² / 2σ²) and KMMD = sqrt(mean K_xx + mean K_yy − 2 mean K_xy).
+    Each set is subsampled (seeded) to ``max_samples``: the kernel matrices are
+    quadratic in memory.
     """
+    rng = np.random.default_rng(seed)
+    if len(real) > max_samples:
+        real = real[rng.choice(len(real), max_samples, replace=False)]
+    if len(fake) > max_samples:
+        fake = fake[rng.choice(len(fake), max_samples, replace=False)]
     xx, yy, xy = (_squared_distances(real, real), _squared_distances(fake, fake),
                   _squared_distances(real, fake))
     scale = xx.mean()
@@ -85,8 +97,8 @@ def conditional_accuracy(predicted: np.ndarray, intended: np.ndarray) -> dict:
 def real_statistics(dataset: str, split: str = "test", tiny: bool = False,
                     classes=None) -> dict:
     """Features, μ and Σ of real images, cached under the data cache per feature network."""
-    key = f"{dataset}-{split}-{'tiny' if tiny else 'full'}-" + (
-        "all" if classes is None else "+".join(classes)) + f"-{feature_network_id()}"
+    selection = "all" if classes is None else hashlib.sha256("\n".join(classes).encode()).hexdigest()[:10]
+    key = f"{dataset}-{split}-{'tiny' if tiny else 'full'}-{selection}-{feature_network_id()}"
     file = paths.data_cache() / "stats" / f"{key}.npz"
     if file.exists():
         with np.load(file) as cached:
@@ -94,6 +106,9 @@ def real_statistics(dataset: str, split: str = "test", tiny: bool = False,
     images = data.load(dataset, split, tiny=tiny)
     if classes is not None:
         images = data.select_classes(images, classes)
+    if len(images) == 0:
+        raise ValueError(f"no real images of {dataset}/{split}{' (tiny)' if tiny else ''} for "
+                         f"classes {classes}: nothing to compare with")
     features = extract_features(images.images)
     mu, sigma = moments(features)
     file.parent.mkdir(parents=True, exist_ok=True)
