@@ -7,8 +7,8 @@ import torch
 
 from .. import data
 from .features import class_probabilities, extract_features, feature_network_id
-from .scores import (classifier_score, conditional_accuracy, fid_from_features, kid_from_features,
-                     kmmd, real_statistics)
+from .scores import (classifier_score, conditional_accuracy, fid_from_features, inception_features,
+                     inception_path, kid_from_features, kmmd, real_statistics)
 
 
 @torch.no_grad()
@@ -35,7 +35,8 @@ def generate(generator, n: int, classes=None, seed: int = 0, batch_size: int = 2
 def score_generator(generator, dataset: str, split: str = "train", classes=None,
                     n: int = 2000, tiny: bool = False, seed: int = 0,
                     head: str | None = None) -> dict:
-    """FID, KID, KMMD, classifier score (our feature network) and conditional accuracy.
+    """FID, KID, KMMD, classifier score (our feature network) and conditional accuracy;
+    also ``fid_inception`` when clean-fid's Inception weights are on disk.
 
     ``classes`` names the real classes that the generator's classes 0..C-1 stand
     for (in order); the real statistics use exactly those classes of ``dataset``.
@@ -49,6 +50,10 @@ def score_generator(generator, dataset: str, split: str = "train", classes=None,
               "kmmd": kmmd(real["features"].astype(np.float64), fake_features),
               "features": feature_network_id(), "n_fake": n, "n_real": len(real["features"]),
               "real": f"{dataset}/{split}{'/tiny' if tiny else ''}"}
+    if inception_path() is not None:  # the standard feature space, when a user provides it
+        inception_real = real_statistics(dataset, split, tiny, names, features="inception")
+        result["fid_inception"] = fid_from_features(
+            inception_real["features"].astype(np.float64), inception_features(fake))
     if labels is not None and names:
         head = head or dataset
         full = data.load(dataset, split, tiny=tiny).classes

@@ -95,10 +95,18 @@ def conditional_accuracy(predicted: np.ndarray, intended: np.ndarray) -> dict:
 
 
 def real_statistics(dataset: str, split: str = "test", tiny: bool = False,
-                    classes=None) -> dict:
-    """Features, μ and Σ of real images, cached under the data cache per feature network."""
+                    classes=None, features: str = "cgt") -> dict:
+    """Features, μ and Σ of real images, cached under the data cache per feature network.
+
+    ``features`` is ``"cgt"`` (the project's feature network) or ``"inception"``
+    (clean-fid's Inception, when its weights are on disk).
+    """
+    if features not in ("cgt", "inception"):
+        raise ValueError(f"unknown feature space '{features}'; valid: cgt, inception")
+    extract = extract_features if features == "cgt" else inception_features
+    space = feature_network_id() if features == "cgt" else "inception-2015-12-05"
     selection = "all" if classes is None else hashlib.sha256("\n".join(classes).encode()).hexdigest()[:10]
-    key = f"{dataset}-{split}-{'tiny' if tiny else 'full'}-{selection}-{feature_network_id()}"
+    key = f"{dataset}-{split}-{'tiny' if tiny else 'full'}-{selection}-{space}"
     file = paths.data_cache() / "stats" / f"{key}.npz"
     if file.exists():
         with np.load(file) as cached:
@@ -109,13 +117,13 @@ def real_statistics(dataset: str, split: str = "test", tiny: bool = False,
     if len(images) == 0:
         raise ValueError(f"no real images of {dataset}/{split}{' (tiny)' if tiny else ''} for "
                          f"classes {classes}: nothing to compare with")
-    features = extract_features(images.images)
-    mu, sigma = moments(features)
+    vectors = extract(images.images)
+    mu, sigma = moments(vectors)
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_name(file.name + ".tmp.npz")
-    np.savez(tmp, features=features.astype(np.float32), mu=mu, sigma=sigma)
+    np.savez(tmp, features=vectors.astype(np.float32), mu=mu, sigma=sigma)
     os.replace(tmp, file)
-    return {"features": features.astype(np.float32), "mu": mu, "sigma": sigma}
+    return {"features": vectors.astype(np.float32), "mu": mu, "sigma": sigma}
 
 
 INCEPTION_FILE = "inception-2015-12-05.pt"
