@@ -45,6 +45,14 @@ def device_description() -> str:
     return f"cpu ({os.cpu_count()} cores, {platform.machine()})"
 
 
+def short_device(description: str) -> str:
+    """'cuda (NVIDIA H100 80GB HBM3)' -> 'H100'; CPU descriptions -> 'CPU'."""
+    if description.startswith("cuda"):
+        words = description.split("(")[-1].rstrip(")").split()
+        return next((w for w in words if any(ch.isdigit() for ch in w)), words[-1])
+    return "CPU"
+
+
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version(), "cgt": __version__}
     for module in ("torch", "torchvision", "numpy", "PIL", "scipy"):

@@ -47,3 +47,8 @@ def test_a_failing_run_is_recorded_as_failed(tmp_path, monkeypatch):
             raise RuntimeError("diverged")
     saved = json.loads((tmp_path / "demo" / "broken.json").read_text())
     assert saved["status"] == "failed: RuntimeError: diverged"
+
+
+def test_short_device_names():
+    assert runs.short_device("cuda (NVIDIA H100 80GB HBM3)") == "H100"
+    assert runs.short_device("cpu (2 cores, x86_64)") == "CPU"
