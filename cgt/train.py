@@ -117,6 +117,37 @@ def save_atomic(payload, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def check_training_data(generator: nn.Module, images: torch.Tensor,
+                        labels: torch.Tensor | None) -> None:
+    """Refuse data the generator cannot be trained on, saying what is expected."""
+    cfg = generator.cfg
+    expected = (cfg.channels, cfg.resolution, cfg.resolution)
+    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+        raise ValueError(f"images must be N×{expected[0]}×{expected[1]}×{expected[2]} for this "
+                         f"generator, got {tuple(images.shape)}; resize with "
+                         f"ImageSet.resized({cfg.resolution}) or build a generator for this size")
+    if not images.is_floating_point() or images.min() < -1.0001 or images.max() > 1.0001:
+        raise ValueError("images must be floats in [-1, 1]: use ImageSet.to_tensor()")
+    if cfg.num_classes:
+        if labels is None or len(labels) != len(images):
+            raise ValueError(f"a class-conditional generator needs one label per image "
+                             f"({len(images)} images, {0 if labels is None else len(labels)} labels)")
+        if labels.min() < 0 or labels.max() >= cfg.num_classes:
+            raise ValueError(f"labels must lie in 0..{cfg.num_classes - 1}, got "
+                             f"{int(labels.min())}..{int(labels.max())}")
+
+
+def check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"0" * 4096)
+        probe.unlink()
+    except OSError as error:
+        raise OSError(f"cannot write checkpoints to {folder} ({error.strerror}); choose a "
+                      f"writable folder with free space (out_dir=…)") from None
+
+
 def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tensor,
               labels: torch.Tensor | None, config: TrainConfig, *,
               select_parameters: Callable = all_parameters,
@@ -132,6 +163,10 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     returns metrics; the run keeps the G state with the lowest ``"fid"``.  With
     ``out_dir`` the loop checkpoints there and resumes from ``last.pt`` if present.
     """
+    check_training_data(generator, images, labels)
+    out_dir = Path(out_dir) if out_dir else None
+    if out_dir is not None:
+        check_writable(out_dir)
     device = pick_device(config.device)
     if device.type == "cuda":  # fast convolutions; bit-exact resume is promised on CPU only
         torch.backends.cudnn.benchmark = True
@@ -153,7 +188,6 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
         ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
                             use_buffers=True)
 
-    out_dir = Path(out_dir) if out_dir else None
     result = TrainResult(generator, ema)
     start_iteration = 0
     if out_dir and (out_dir / "last.pt").exists():

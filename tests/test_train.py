@@ -70,3 +70,25 @@ def test_best_by_fid_is_tracked_and_history_recorded(tmp_path):
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         TrainConfig(batch_size=0)
+
+
+def test_wrong_images_and_labels_are_refused_with_what_to_do():
+    g, d, x, y = _setup()
+    config = TrainConfig(iterations=1, batch_size=4, device="cpu")
+    with pytest.raises(ValueError, match="N×1×32×32 .* got \\(40, 3, 32, 32\\).*resized"):
+        train_gan(g, d, x.repeat(1, 3, 1, 1), y, config, progress=False)
+    with pytest.raises(ValueError, match="floats in \\[-1, 1\\].*to_tensor"):
+        train_gan(g, d, (x + 1) * 127.5, y, config, progress=False)
+    with pytest.raises(ValueError, match="labels must lie in 0..1, got 0..5"):
+        train_gan(g, d, x, y * 5, config, progress=False)
+    with pytest.raises(ValueError, match="one label per image"):
+        train_gan(g, d, x, None, config, progress=False)
+
+
+def test_an_unwritable_output_folder_is_refused_before_training(tmp_path):
+    g, d, x, y = _setup()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError, match="cannot write checkpoints to .*a-file/run.*writable folder"):
+        train_gan(g, d, x, y, TrainConfig(iterations=1, batch_size=4, device="cpu"),
+                  out_dir=blocker / "run", progress=False)

@@ -29,6 +29,7 @@ HEADS = {"fashion_mnist": 10, "animal_shape": 10, "hanzi": 3755, "emoji": 8, "di
          "lfw": 2}
 FEATURE_DIM = 256
 LFW_HELD_OUT = 20  # per class: lfw has no test split, so a seeded part of it is held out
+LFW_NOTE = f"lfw has no test split: {LFW_HELD_OUT} images per class held out of train (seed 0)"
 
 
 class FeatureNetwork(nn.Module):
@@ -127,7 +128,8 @@ def train_feature_network(steps: int = 5000, batch_size: int = 128, seed: int = 
         schedule.step()
     model = model.to(memory_format=torch.contiguous_format).eval()
     accuracies = {n: round(accuracy(model, test[n], n, device), 4) for n in names}
-    return model.cpu(), {"test_accuracy": accuracies, "steps": steps, "batch_size": batch_size,
+    return model.cpu(), {"test_accuracy": accuracies, "lfw_test": LFW_NOTE,
+                         "steps": steps, "batch_size": batch_size,
                          "seed": seed, "bf16": bf16,
                          "wall_time_s": round(time.perf_counter() - start, 1)}
 
@@ -179,6 +181,9 @@ def _shipped_network() -> FeatureNetwork:
 
 def _load_checked(file: Path) -> FeatureNetwork:
     info = feature_network_info(file)
+    if not file.exists():
+        raise FileNotFoundError(f"{file} is missing (its manifest is there): restore it with git "
+                                f"or train it with `python -m cgt.metrics train-features`")
     digest = hashlib.sha256(file.read_bytes()).hexdigest()
     if digest != info["sha256"]:
         raise RuntimeError(f"{file} has sha256 {digest}, expected {info['sha256']} "
