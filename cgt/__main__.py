@@ -25,8 +25,16 @@ def main(argv=None) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     p.add_argument("--tiny", action="store_true", help="train on the tiny data variant")
     p.add_argument("--out", type=Path, help="folder for the model (default data/models)")
+    p.add_argument("--batch-size", type=int, help="default: the recipe's")
+    p.add_argument("--work-dir", type=Path,
+                   help="checkpoint here; running the same command again resumes the run")
+    p.add_argument("--checkpoint-every", type=int, default=500,
+                   help="iterations between checkpoints in --work-dir (default 500)")
     args = parser.parse_args(argv)
-    entry = pretrain(args.recipe, args.iterations, args.seed, args.device, args.tiny, args.out)
+    entry = pretrain(args.recipe, args.iterations, args.seed, args.device, args.tiny, args.out,
+                     work_dir=args.work_dir,
+                     checkpoint_every=args.checkpoint_every if args.work_dir else 0,
+                     batch_size=args.batch_size)
     print(f"{args.recipe}: {entry['iterations']} iterations in {entry['wall_time_s']} s on "
           f"{entry['device']}; {entry['file']} ({entry['size_bytes'] / 1e6:.1f} MB) "
           f"sha256 {entry['sha256'][:16]}…")

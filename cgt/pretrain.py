@@ -55,13 +55,20 @@ def training_data(recipe: Recipe, tiny: bool = False) -> data.ImageSet:
 
 
 def pretrain(name: str, iterations: int | None = None, seed: int = 0, device: str = "auto",
-             tiny: bool = False, out=None, progress: bool = True) -> dict:
-    """Train recipe ``name`` and write the model file and its manifest entry."""
+             tiny: bool = False, out=None, progress: bool = True, work_dir=None,
+             checkpoint_every: int = 0, batch_size: int | None = None) -> dict:
+    """Train recipe ``name`` and write the model file and its manifest entry.
+
+    With ``work_dir`` the run checkpoints there every ``checkpoint_every``
+    iterations and a rerun of the same command resumes where it stopped.
+    """
     if name not in RECIPES:
         raise KeyError(f"unknown recipe '{name}'; valid: {', '.join(RECIPES)}")
     recipe = RECIPES[name]
     train_config = replace(recipe.train, seed=seed, device=device,
-                           iterations=iterations or recipe.iterations)
+                           iterations=iterations or recipe.iterations,
+                           batch_size=batch_size or recipe.train.batch_size,
+                           checkpoint_every=checkpoint_every)
     if train_config.ema_start >= train_config.iterations:
         train_config = replace(train_config, ema_start=0)
     dataset = training_data(recipe, tiny)
@@ -70,7 +77,8 @@ def pretrain(name: str, iterations: int | None = None, seed: int = 0, device: st
     generator, discriminator = Generator(cfg), Discriminator(cfg)
     start = time.perf_counter()
     result = train_gan(generator, discriminator, dataset.to_tensor(),
-                       torch.from_numpy(dataset.labels), train_config, progress=progress)
+                       torch.from_numpy(dataset.labels), train_config, progress=progress,
+                       out_dir=work_dir)
     wall = time.perf_counter() - start
     folder = models_dir() if out is None else out
     file = folder / f"{name}.pt"
@@ -79,7 +87,8 @@ def pretrain(name: str, iterations: int | None = None, seed: int = 0, device: st
              "description": recipe.description, "dataset": recipe.dataset,
              "classes": list(recipe.classes), "images": len(dataset),
              "command": f"python -m cgt pretrain {name} --iterations {train_config.iterations} "
-                        f"--seed {seed}" + (" --tiny" if tiny else ""),
+                        f"--seed {seed}" + (" --tiny" if tiny else "")
+                        + (f" --batch-size {batch_size}" if batch_size else ""),
              "seed": seed, "iterations": train_config.iterations,
              "train_config": asdict(train_config), "gan_config": cfg.to_dict(),
              "wall_time_s": round(wall, 1),

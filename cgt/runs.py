@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from . import __version__, paths
 
@@ -101,6 +102,36 @@ class RunRecord:
 
     def __exit__(self, kind, error, trace) -> None:
         self.save("complete" if error is None else f"failed: {kind.__name__}: {error}")
+
+
+def run_once(chapter: str, name: str, profile: str, config: dict, seed: int | None,
+             work: Callable[[RunRecord, Path], None]) -> RunRecord:
+    """Run ``work(record, folder)`` unless a complete record of the same run exists.
+
+    A complete record with the same config and seed is returned as it is (a rerun
+    of the chapter skips the work); an incomplete one is run again in the same
+    ``folder``, where :func:`cgt.train.train_gan` resumes from its ``last.pt``.
+    A diverged run is recorded as failed and returned, so one bad run does not
+    stop a whole book, except in the smoke profile, where it raises.
+    """
+    from .train import DivergenceError
+
+    config = json.loads(json.dumps(config, default=str))
+    path = paths.runs_dir(profile) / chapter / f"{name}.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved["status"] == "complete" and saved["config"] == config and saved["seed"] == seed:
+            fields = {k: v for k, v in saved.items() if k in RunRecord.__dataclass_fields__}
+            return RunRecord(**fields)
+    record = RunRecord(chapter, name, profile, config=config, seed=seed)
+    folder = path.with_suffix("")
+    try:
+        with record:
+            work(record, folder)
+    except DivergenceError:
+        if profile == "smoke":
+            raise
+    return record
 
 
 def write_json_atomic(path: Path, payload) -> None:

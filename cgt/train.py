@@ -210,6 +210,11 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
         return real, y, z
 
     def checkpoint(iteration: int) -> None:
+        for label, module in (("generator", generator), ("discriminator", discriminator)):
+            bad = [n for n, p in module.named_parameters() if not torch.isfinite(p).all()]
+            if bad:  # checked before writing, so the last good checkpoint survives
+                raise DivergenceError(f"{label} weights became non-finite ({', '.join(bad[:3])}) "
+                                      f"by iteration {iteration}; the last good checkpoint is kept")
         if out_dir is None:
             return
         save_atomic({"generator": generator.state_dict(),

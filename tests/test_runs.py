@@ -52,3 +52,33 @@ def test_a_failing_run_is_recorded_as_failed(tmp_path, monkeypatch):
 def test_short_device_names():
     assert runs.short_device("cuda (NVIDIA H100 80GB HBM3)") == "H100"
     assert runs.short_device("cpu (2 cores, x86_64)") == "CPU"
+
+
+def test_run_once_skips_complete_runs_and_reruns_changed_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
+    calls = []
+
+    def work(record, folder):
+        calls.append(folder)
+        record.metrics["fid"] = 1.0
+
+    first = runs.run_once("demo", "a", "quick", {"k": 1}, 0, work)
+    again = runs.run_once("demo", "a", "quick", {"k": 1}, 0, work)
+    assert len(calls) == 1 and again.metrics == {"fid": 1.0} and again.status == "complete"
+    runs.run_once("demo", "a", "quick", {"k": 2}, 0, work)  # another config: run again
+    assert len(calls) == 2 and calls[0] == tmp_path / "demo" / "a"
+    assert first.path == again.path
+
+
+def test_run_once_records_a_diverged_run_and_goes_on_except_in_smoke(tmp_path, monkeypatch):
+    from cgt.train import DivergenceError
+
+    monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
+
+    def diverge(record, folder):
+        raise DivergenceError("the generator loss became nan at iteration 3")
+
+    record = runs.run_once("demo", "bad", "quick", {}, 0, diverge)
+    assert record.status.startswith("failed: DivergenceError: the generator loss became nan")
+    with pytest.raises(DivergenceError):
+        runs.run_once("demo", "bad", "smoke", {}, 0, diverge)

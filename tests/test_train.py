@@ -92,3 +92,22 @@ def test_an_unwritable_output_folder_is_refused_before_training(tmp_path):
     with pytest.raises(OSError, match="cannot write checkpoints to .*a-file/run.*writable folder"):
         train_gan(g, d, x, y, TrainConfig(iterations=1, batch_size=4, device="cpu"),
                   out_dir=blocker / "run", progress=False)
+
+
+def test_non_finite_weights_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path):
+    g, d, x, y = _setup()
+    config = TrainConfig(iterations=2, batch_size=4, checkpoint_every=1, device="cpu")
+    train_gan(g, d, x, y, config, out_dir=tmp_path, progress=False)
+
+    def poison_at_iteration_three(generator):
+        if torch.load(tmp_path / "last.pt", weights_only=False)["iteration"] == 2:
+            with torch.no_grad():  # the loss stays finite; only the weights go bad
+                generator.output_layer[0].bias.fill_(float("nan"))
+        return torch.zeros(())
+
+    longer = TrainConfig(**{**config.__dict__, "iterations": 4})
+    with pytest.raises(DivergenceError, match="generator weights became non-finite "
+                                              "\\(output_layer.0.bias\\) by iteration 3"):
+        train_gan(g, d, x, y, longer, out_dir=tmp_path, regulariser=poison_at_iteration_three,
+                  progress=False)
+    assert torch.load(tmp_path / "last.pt", weights_only=False)["iteration"] == 2
