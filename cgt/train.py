@@ -109,11 +109,17 @@ def _set_rng_state(rng: torch.Generator, state: dict) -> None:
 
 
 def save_atomic(payload, path: Path) -> None:
+    """Write to a temporary file, sync, rename: a crash leaves the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
+    try:
+        torch.save(payload, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+    except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {path} ({error}); the previous file is kept. Free "
+                      f"space or choose another folder.") from None
     os.replace(tmp, path)
 
 

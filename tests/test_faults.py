@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,3 +94,38 @@ def test_two_concurrent_builds_share_the_data_cache_safely(tmp_path):
                             "from cgt import data; print(len(data.load('digits', tiny=True)))"],
                            cwd=ROOT, env=env, capture_output=True, text=True)
     assert check.stdout.strip() == "1442", check.stderr
+
+
+def _mount_tmpfs(folder: Path, options: str) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                          capture_output=True).returncode == 0
+
+
+needs_mount = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("mount") is None,
+    reason="read-only and full folders are made with tmpfs mounts, which need root")
+
+
+@needs_mount
+def test_read_only_and_full_output_folders_are_refused_with_a_message(tmp_path):
+    from cgt.nn import Discriminator, GANConfig, Generator
+    from cgt.train import TrainConfig, train_gan
+
+    torch.manual_seed(0)
+    cfg = GANConfig(num_classes=2, ch=4, dim_z=8)
+    x, y = torch.rand(8, 1, 32, 32) * 2 - 1, torch.arange(8) % 2
+    config = TrainConfig(iterations=2, batch_size=4, checkpoint_every=1, device="cpu")
+    read_only, full = tmp_path / "ro", tmp_path / "full"
+    if not (_mount_tmpfs(read_only, "ro,size=1m") and _mount_tmpfs(full, "size=64k")):
+        pytest.skip("this machine does not allow tmpfs mounts")
+    try:
+        with pytest.raises(OSError, match="cannot write checkpoints to .*Read-only file system"):
+            train_gan(Generator(cfg), Discriminator(cfg), x, y, config, out_dir=read_only / "run",
+                      progress=False)
+        with pytest.raises(OSError, match="could not write .*last.pt .*previous file is kept"):
+            train_gan(Generator(cfg), Discriminator(cfg), x, y, config, out_dir=full / "run",
+                      progress=False)
+        assert not list((full / "run").glob("*.tmp"))
+    finally:
+        subprocess.run(["umount", str(read_only)]), subprocess.run(["umount", str(full)])
