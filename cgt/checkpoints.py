@@ -71,8 +71,15 @@ def load_state(module: torch.nn.Module, state: dict, what: str) -> None:
     shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
               for k in set(own) & set(state) if tuple(state[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or shapes:
-        raise mismatch_error(f"the {what} checkpoint does not fit the model:", missing,
-                             unexpected, shapes)
+        title = f"the {what} checkpoint does not fit the model:"
+        classes = getattr(getattr(module, "cfg", None), "num_classes", None)
+        for key in ("shared.weight", "embed.parametrizations.weight.original",
+                    "blocks.0.0.bn1.gain.weight"):
+            if key in state and key in own and state[key].shape[0] != own[key].shape[0]:
+                title += (f" it has {state[key].shape[0]} classes, the model {classes} "
+                          f"(load it with its own class count, then transfer to new classes)")
+                break
+        raise mismatch_error(title, missing, unexpected, shapes)
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
@@ -109,10 +116,12 @@ def load_model(path: Path, device="cpu", sha256: str | None = None):
 
 def load_source(name: str, device="cpu"):
     """A shipped pretrained source model by name (see ``data/models/sources.json``)."""
+    from .pretrain import RECIPES
+
     manifest = sources_manifest()
     if name not in manifest:
         raise CheckpointError(f"no shipped source model '{name}'; shipped: "
-                              f"{', '.join(sorted(manifest)) or 'none'}. Train one with "
-                              f"`python -m cgt pretrain {name}`.")
+                              f"{', '.join(sorted(manifest)) or 'none'}. `python -m cgt pretrain "
+                              f"<recipe>` trains one of: {', '.join(RECIPES)}.")
     entry = manifest[name]
     return load_model(models_dir() / entry["file"], device, entry["sha256"])
