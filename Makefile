@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 TINY    := $(if $(filter smoke,$(PROFILE)),--tiny,)
 
-.PHONY: book test data check-book clean
+.PHONY: book test data check-book bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +24,9 @@ test: $(STAMP)
 
 check-book: $(STAMP)
 	$(PY) -m cgt.book check
+
+bench: $(STAMP)
+	$(PY) -m cgt.bench
 
 clean:
 	rm -rf _build

@@ -34,6 +34,37 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_bf16() -> bool:
+    """Native bfloat16 units (AVX512-BF16 or AMX), read from /proc/cpuinfo on Linux."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def fast_path(device: torch.device, precision: str) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype or None, channels-last?) for ``precision`` on ``device``.
+
+    ``auto`` takes bf16 autocast + channels-last where the hardware has bf16 units
+    (CUDA with bf16, CPUs with AVX512-BF16/AMX) and plain fp32 elsewhere.  Losses
+    are computed in fp32 either way; on CPU, spectral norm's power iteration
+    (``torch.mv``) is not autocast and stays fp32.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision '{precision}'; valid: {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return None, False
+    if precision == "bf16":
+        return torch.bfloat16, True
+    if device.type == "cuda":
+        return (torch.bfloat16 if torch.cuda.is_bf16_supported() else None), True
+    return (torch.bfloat16, True) if cpu_has_bf16() else (None, False)
+
+
 def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]."""
     return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
@@ -60,8 +91,11 @@ class TrainConfig:
     checkpoint_every: int = 0
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision '{self.precision}'; valid: {', '.join(PRECISIONS)}")
         for name in ("iterations", "batch_size", "d_steps", "accumulate"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -177,8 +211,16 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     if device.type == "cuda":  # fast convolutions; bit-exact resume is promised on CPU only
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    generator.to(device), discriminator.to(device)
-    images = images.to(device)
+    autocast_dtype, channels_last = fast_path(device, config.precision)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    generator.to(device, memory_format=memory_format)
+    discriminator.to(device, memory_format=memory_format)
+    images = images.to(device).contiguous(memory_format=memory_format)
+
+    def autocast():
+        return torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16,
+                              enabled=autocast_dtype is not None)
+
     labels = labels.to(device) if labels is not None else None
     torch.manual_seed(config.seed)
     rng = torch.Generator().manual_seed(config.seed)
@@ -240,15 +282,19 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
             opt_d.zero_grad(set_to_none=True)
             for _ in range(config.accumulate):
                 real, y, z = batch()
-                with torch.no_grad():
-                    fake = generator(z, y)
-                d_loss = hinge_d_loss(discriminator(real, y), discriminator(fake, y))
+                with autocast():
+                    with torch.no_grad():
+                        fake = generator(z, y)
+                    real_logits, fake_logits = discriminator(real, y), discriminator(fake, y)
+                d_loss = hinge_d_loss(real_logits.float(), fake_logits.float())
                 (d_loss / config.accumulate).backward()
             opt_d.step()
         opt_g.zero_grad(set_to_none=True)
         for _ in range(config.accumulate):
             _, y, z = batch()
-            g_loss = hinge_g_loss(discriminator(generator(z, y), y))
+            with autocast():
+                fake_logits = discriminator(generator(z, y), y)
+            g_loss = hinge_g_loss(fake_logits.float())
             if regulariser is not None:
                 g_loss = g_loss + regulariser(generator)
             (g_loss / config.accumulate).backward()

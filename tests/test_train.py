@@ -111,3 +111,21 @@ def test_non_finite_weights_stop_the_run_and_keep_the_last_good_checkpoint(tmp_p
         train_gan(g, d, x, y, longer, out_dir=tmp_path, regulariser=poison_at_iteration_three,
                   progress=False)
     assert torch.load(tmp_path / "last.pt", weights_only=False)["iteration"] == 2
+
+
+def test_precision_switch_and_fast_path_choice():
+    from cgt.train import fast_path
+
+    cpu = torch.device("cpu")
+    assert fast_path(cpu, "fp32") == (None, False)
+    assert fast_path(cpu, "bf16") == (torch.bfloat16, True)
+    with pytest.raises(ValueError, match="valid: auto, fp32, bf16"):
+        TrainConfig(precision="fp16")
+    results = {}
+    for precision in ("fp32", "bf16"):
+        g, d, x, y = _setup()
+        train_gan(g, d, x, y, TrainConfig(iterations=2, batch_size=8, device="cpu",
+                                          precision=precision), progress=False)
+        results[precision] = g.output_layer[2].parametrizations.weight.original.detach().clone()
+    assert all(torch.isfinite(r).all() for r in results.values())
+    assert not torch.equal(results["fp32"], results["bf16"])  # the switch really changes the path

@@ -1,0 +1,171 @@
+"""``python -m cgt.bench`` (``make bench``): how fast the training path runs here.
+
+Prints, for the current machine: training-step throughput of the cGANTransfer
+setting (the 8-class 32×32 source model) on the naive path (fp32, NCHW) and the
+fast path (bf16 autocast + channels-last where supported), their ratio, the
+achieved FLOP/s (counted with ``torch.utils.flop_counter``) against a matmul
+peak measured in the same run, generator-sampling and feature-extraction
+throughput, and peak memory.  Every figure is the median of ``--repeats`` timings;
+the figures also go to ``_build/bench.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from . import paths
+from .nn import Discriminator, GANConfig, Generator
+from .runs import device_description, write_json_atomic
+from .train import TrainConfig, fast_path, pick_device, train_gan
+
+
+def matmul_peak(device, dtype, size: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of a size² × size² matrix product in ``dtype`` (the machine's usable peak)."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    _sync(device)
+    return 2 * size ** 3 * repeats / (time.perf_counter() - start)
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def setting(width: int) -> tuple[GANConfig, torch.Tensor, torch.Tensor]:
+    cfg = GANConfig(resolution=32, channels=1, num_classes=8, ch=width, dim_z=128, init="N02")
+    images = torch.rand(512, 1, 32, 32) * 2 - 1
+    return cfg, images, torch.arange(512) % 8
+
+
+def step_flops(width: int, batch: int) -> float:
+    """FLOPs of one training iteration (one D step + one G step), counted on CPU in fp32."""
+    cfg, images, labels = setting(width)
+    g, d = Generator(cfg), Discriminator(cfg)
+    with FlopCounterMode(display=False) as counter:
+        train_gan(g, d, images, labels, TrainConfig(iterations=1, batch_size=batch, device="cpu",
+                                                    precision="fp32"), progress=False)
+    return float(counter.get_total_flops())
+
+
+def step_time(width: int, batch: int, precision: str, device, steps: int) -> float:
+    """Seconds per training iteration: (time of 2 + steps) − (time of 2) iterations, over steps."""
+    cfg, images, labels = setting(width)
+    times = []
+    for iterations in (2, 2 + steps):
+        torch.manual_seed(0)
+        g, d = Generator(cfg), Discriminator(cfg)
+        config = TrainConfig(iterations=iterations, batch_size=batch, device=str(device),
+                             precision=precision)
+        _sync(device)
+        start = time.perf_counter()
+        train_gan(g, d, images, labels, config, progress=False)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return (times[1] - times[0]) / steps
+
+
+def sampling_throughput(device, precision: str, n: int = 1000) -> tuple[float, float]:
+    """Images/s of G sampling (width 32) and of the feature network's extraction."""
+    from .metrics import extract_features
+    from .metrics.evaluate import generate
+
+    cfg, _, _ = setting(32)
+    g = Generator(cfg).to(device).eval()
+    dtype, _ = fast_path(device, precision)
+    with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        generate(g, 100)
+        start = time.perf_counter()
+        fake, _ = generate(g, n)
+        sampling = n / (time.perf_counter() - start)
+    start = time.perf_counter()
+    extract_features(fake, device=device)
+    return sampling, n / (time.perf_counter() - start)
+
+
+def peak_memory_mb(device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(widths=(16, 32, 64), batch: int = 64, steps: int = 3, repeats: int = 3,
+        device: str = "auto") -> dict:
+    device = pick_device(device)
+    median = lambda f: statistics.median(f() for _ in range(repeats))  # noqa: E731
+    fast_dtype, channels_last = fast_path(device, "auto")
+    report = {"device": device_description(), "torch": torch.__version__, "batch": batch,
+              "repeats": repeats, "fast_path": {"autocast": str(fast_dtype),
+                                                "channels_last": channels_last},
+              "matmul_peak_tflops": {
+                  "fp32": median(lambda: matmul_peak(device, torch.float32)) / 1e12,
+                  "bf16": median(lambda: matmul_peak(device, torch.bfloat16)) / 1e12},
+              "training": {}}
+    for width in widths:
+        flops = step_flops(width, batch)
+        row = {"gflop_per_step": flops / 1e9}
+        paths_to_time = ("fp32", "auto") if width == 32 else ("auto",)
+        for precision in paths_to_time:
+            seconds = median(lambda: step_time(width, batch, precision, device, steps))
+            name = "naive" if precision == "fp32" else "fast"
+            peak = report["matmul_peak_tflops"]["bf16" if fast_dtype and name == "fast" else "fp32"]
+            row[name] = {"it_per_s": 1 / seconds, "images_per_s": batch / seconds,
+                         "tflops": flops / seconds / 1e12,
+                         "utilisation_of_peak": flops / seconds / 1e12 / peak}
+        if "naive" in row:
+            row["speedup"] = row["fast"]["it_per_s"] / row["naive"]["it_per_s"]
+        report["training"][f"width {width}"] = row
+    sampling, features = sampling_throughput(device, "auto")
+    report["sampling_images_per_s"] = sampling
+    report["feature_extraction_images_per_s"] = features
+    report["peak_memory_mb"] = peak_memory_mb(device)
+    return report
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m cgt.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=3, help="timed iterations per timing")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per figure (median)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default=str(paths.build_dir() / "bench.json"))
+    args = parser.parse_args(argv)
+    report = run(tuple(args.widths), args.batch, args.steps, args.repeats, args.device)
+    print(f"device: {report['device']}; fast path: {report['fast_path']}")
+    print(f"matmul peak: fp32 {report['matmul_peak_tflops']['fp32']:.3f} TFLOP/s, "
+          f"bf16 {report['matmul_peak_tflops']['bf16']:.3f} TFLOP/s")
+    for name, row in report["training"].items():
+        line = f"cGANTransfer setting, {name}, batch {args.batch}: {row['gflop_per_step']:.0f} GFLOP/step"
+        for path in ("naive", "fast"):
+            if path in row:
+                r = row[path]
+                line += (f"; {path} {r['it_per_s']:.2f} it/s = {r['images_per_s']:.0f} img/s, "
+                         f"{r['tflops']:.3f} TFLOP/s ({100 * r['utilisation_of_peak']:.0f} % of peak)")
+        if "speedup" in row:
+            line += f"; fast/naive {row['speedup']:.2f}×"
+        print(line)
+    print(f"G sampling: {report['sampling_images_per_s']:.0f} img/s; feature extraction: "
+          f"{report['feature_extraction_images_per_s']:.0f} img/s; "
+          f"peak memory {report['peak_memory_mb']:.0f} MB")
+    write_json_atomic(Path(args.out), report)
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
