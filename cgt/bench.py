@@ -12,7 +12,6 @@ the figures also go to ``_build/bench.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import time

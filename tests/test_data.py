@@ -1,7 +1,6 @@
 """The embedded data: counts, checksums, helpers and their error messages."""
 
 import gzip
-import io
 import json
 import os
 import pickle
