@@ -22,10 +22,8 @@ def generate(generator, n: int, classes=None, seed: int = 0, batch_size: int = 2
     for start in range(0, n, batch_size):
         count = min(batch_size, n - start)
         z, y = generator.sample_inputs(count, classes, generator=rng, device=device,
-                                       truncation=truncation)
-        if y is not None:  # continue the class cycle across batches
-            pool = torch.as_tensor(range(generator.cfg.num_classes) if classes is None else classes)
-            y = pool[(torch.arange(count) + start) % len(pool)].to(device)
+                                       truncation=truncation, start=start)
+        if y is not None:
             labels.append(y.cpu().numpy())
         x = generator(z, y).float().clamp(-1, 1)
         images.append(((x + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())

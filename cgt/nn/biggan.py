@@ -149,8 +149,10 @@ class Generator(nn.Module):
         return torch.tanh(self.output_layer(h))
 
     def sample_inputs(self, n: int, classes=None, generator=None, device=None,
-                      truncation: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """z ~ N(0, I) (optionally truncated to ±truncation) and labels cycling over ``classes``."""
+                      truncation: float | None = None,
+                      start: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """z ~ N(0, I) (optionally truncated to ±truncation) and labels cycling over ``classes``
+        (from position ``start`` of the cycle, so batches can continue one another)."""
         device = device or next(self.parameters()).device
         z = torch.randn(n, self.cfg.dim_z, generator=generator, device="cpu")
         if truncation is not None:
@@ -159,7 +161,7 @@ class Generator(nn.Module):
         y = None
         if self.cfg.num_classes:
             pool = torch.as_tensor(list(range(self.cfg.num_classes)) if classes is None else classes)
-            y = pool[torch.arange(n) % len(pool)]
+            y = pool[(torch.arange(n) + start) % len(pool)]
             y = y.to(device)
         return z.to(device), y
 
