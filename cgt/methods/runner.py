@@ -1,0 +1,177 @@
+"""One cell of a transfer table: a method, a target, a shot count and a seed.
+
+Every method starts from the same shipped source model, sees the same k-shot
+target images and trains under the same :class:`~cgt.train.TrainConfig`; only
+what trains differs.  Each cell is a run record (skipped when already complete,
+resumed when interrupted) and keeps the generator with the best FID in
+``best.pt`` beside its record.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+
+from .. import data
+from ..checkpoints import load_source, sources_manifest
+from ..metrics import extract_features, fid_from_features, generate, kmmd, real_statistics
+from ..nn import Discriminator, GANConfig, Generator
+from ..runs import RunRecord, run_once
+from ..train import TrainConfig, all_parameters, train_gan
+from . import cgantransfer as kt
+from .extension import extend_discriminator, extend_independent
+
+METHODS = ("scratch", "transfergan", "bsa", "cgantransfer", "finetune")
+DESCRIPTIONS = {
+    "scratch": "a fresh G and D trained on the target images only",
+    "transfergan": "TransferGAN: every weight of the pretrained G and D fine-tuned, new class rows added",
+    "bsa": "BSA-style class extension: frozen G, an independent scale/shift per new class and layer",
+    "cgantransfer": "cGANTransfer: frozen G, new classes as learned combinations of old ones (Eq. 5–7)",
+    "finetune": "Table 3: after cGANTransfer, scores and prior frozen, residuals and G's body tuned",
+}
+
+
+@dataclass(frozen=True)
+class TransferTask:
+    """Which source model learns which target classes from how many images."""
+
+    source: str
+    dataset: str
+    classes: tuple
+    shots: int
+    seed: int = 0
+    tiny: bool = False
+
+    def __post_init__(self):
+        if not self.classes:
+            raise ValueError("a transfer task needs at least one target class")
+        if self.shots < 1:
+            raise ValueError(f"shots must be at least 1, got {self.shots}")
+
+    def label(self) -> str:
+        return f"{len(self.classes)}/{self.shots}"
+
+
+def target_images(task: TransferTask) -> data.ImageSet:
+    """The k-shot training set of the target classes (labels 0..M-1 in task order)."""
+    chosen = data.select_classes(data.load(task.dataset, "train", tiny=task.tiny), list(task.classes))
+    return data.k_shot(chosen, task.shots, seed=task.seed)
+
+
+def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = None,
+          start: Generator | None = None):
+    """(G, D, select_parameters, regulariser, label offset) of ``method`` on ``task``.
+
+    ``start`` is the trained cGANTransfer generator that ``finetune`` continues from.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method '{method}'; valid: {', '.join(METHODS)}")
+    torch.manual_seed(task.seed)
+    source_g, source_d = load_source(task.source)
+    new = list(task.classes)
+    if method == "scratch":
+        cfg = GANConfig(**{**source_g.cfg.to_dict(), "num_classes": len(new), "class_names": new})
+        return Generator(cfg), Discriminator(cfg), all_parameters, None, 0
+    discriminator = extend_discriminator(source_d, new)
+    offset = source_g.cfg.num_classes
+    if method == "transfergan":
+        generator = extend_independent(source_g, new, frozen_body=False)
+        return generator, discriminator, all_parameters, None, offset
+    if method == "bsa":
+        generator = extend_independent(source_g, new, frozen_body=True)
+        return generator, discriminator, _rows_and_discriminator, None, offset
+    if method == "cgantransfer":
+        generator = kt.extend_with_transfer(source_g, new, transfer or kt.TransferConfig())
+        return generator, discriminator, kt.bn_stage_parameters, kt.transfer_penalty, offset
+    if start is None:
+        raise ValueError("finetune continues a trained cGANTransfer generator: pass start=")
+    return kt.finetune_stage(start), discriminator, kt.finetune_parameters, kt.transfer_penalty, offset
+
+
+def _rows_and_discriminator(generator, discriminator):
+    return generator.rows_parameters(), list(discriminator.parameters())
+
+
+def fid_evaluator(task: TransferTask, samples: int, sample_classes=None):
+    """``evaluate(G, iteration)``: FID and KMMD of ``samples`` images of the target classes
+    against every training image of those classes (the official code's protocol)."""
+    real = real_statistics(task.dataset, "train", task.tiny, list(task.classes))["features"]
+    real = real.astype(np.float64)
+
+    def evaluate(generator, iteration):
+        classes = sample_classes if sample_classes is not None else generator_targets(generator)
+        fake, _ = generate(generator, samples, classes=classes, seed=12345)
+        features = extract_features(fake)
+        return {"fid": fid_from_features(real, features), "kmmd": kmmd(real, features)}
+
+    return evaluate
+
+
+def generator_targets(generator) -> list[int]:
+    return list(getattr(generator, "new_classes", range(generator.cfg.num_classes)))
+
+
+def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile: str,
+                 eval_samples: int, name: str | None = None,
+                 transfer: kt.TransferConfig | None = None, start_run: str | None = None,
+                 chapter: str = "cgantransfer", progress: bool = True) -> RunRecord:
+    """Train one cell and return its run record (metrics: best, history, trainable counts)."""
+    name = name or f"{method}-{task.dataset}-{len(task.classes)}x{task.shots}-s{task.seed}"
+    config = {"method": method, "task": asdict(task), "train": asdict(replace(train, seed=task.seed)),
+              "eval_samples": eval_samples,
+              "transfer": (transfer or kt.TransferConfig()).to_dict()
+              if method in ("cgantransfer", "finetune") else None,
+              "start_run": start_run, "source_sha256": sources_manifest()[task.source]["sha256"]}
+
+    def work(record: RunRecord, folder):
+        start = load_generator(chapter, start_run, profile) if start_run else None
+        generator, discriminator, select, regulariser, offset = build(method, task, transfer, start)
+        images = target_images(task)
+        record.metrics["trainable_g"] = sum(p.numel() for p in select(generator, discriminator)[0])
+        record.metrics["total_g"] = sum(p.numel() for p in generator.parameters())
+        result = train_gan(generator, discriminator, images.to_tensor(),
+                           torch.from_numpy(images.labels) + offset,
+                           replace(train, seed=task.seed), select_parameters=select,
+                           evaluate=fid_evaluator(task, eval_samples), regulariser=regulariser,
+                           out_dir=folder, record=record, progress=progress)
+        record.metrics["best"] = result.best
+        record.metrics["train_images"] = len(images)
+        (folder / "last.pt").unlink(missing_ok=True)  # only an interrupted run needs it
+
+    return run_once(chapter, name, profile, config, task.seed, work)
+
+
+def load_generator(chapter: str, name: str, profile: str, which: str = "best"):
+    """Rebuild the generator of a finished run and load its best (or last) weights."""
+    from .. import paths
+
+    record_file = paths.runs_dir(profile) / chapter / f"{name}.json"
+    if not record_file.exists():
+        raise FileNotFoundError(f"no run record {record_file}: run the experiment first")
+    saved = json.loads(record_file.read_text())
+    config = saved["config"]
+    task = TransferTask(**{**config["task"], "classes": tuple(config["task"]["classes"])})
+    transfer = kt.TransferConfig(**config["transfer"]) if config["transfer"] else None
+    start = load_generator(chapter, config["start_run"], profile) if config["start_run"] else None
+    generator = build(config["method"], task, transfer, start)[0]
+    state = torch.load(record_file.with_suffix("") / f"{which}.pt", map_location="cpu",
+                       weights_only=False)["generator"]
+    generator.load_state_dict(state)
+    return generator.eval()
+
+
+def best_iteration(record: RunRecord | dict) -> tuple[int, float]:
+    """(iteration, wall seconds) at which a run reached its best FID."""
+    metrics = record.metrics if isinstance(record, RunRecord) else record["metrics"]
+    best = metrics["best"]
+    return best["iteration"], best["wall_time_s"]
+
+
+def fid_at(record: RunRecord | dict, iteration: int) -> float:
+    """The FID a run had at the evaluation closest to ``iteration`` (BSA-early of Table 1)."""
+    metrics = record.metrics if isinstance(record, RunRecord) else record["metrics"]
+    history = metrics["history"]
+    return min(history, key=lambda h: abs(h["iteration"] - iteration))["fid"]
