@@ -9,17 +9,18 @@ from pathlib import Path
 
 
 def main(argv=None) -> None:
-    from .pretrain import RECIPES, pretrain
+    from .pretrain import REAL_RECIPES, RECIPES, pretrain
 
     parser = argparse.ArgumentParser(prog="python -m cgt", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    recipes = "\n".join(f"  {name}: {r.description}" for name, r in RECIPES.items())
+    recipes = "\n".join(f"  {name}: {r.description}"
+                        for name, r in {**RECIPES, **REAL_RECIPES}.items())
     p = sub.add_parser("pretrain", help="train a pretrained source generator",
                        description="Train a source generator and write data/models/<recipe>.pt "
                                    "plus its entry in data/models/sources.json.\n\nrecipes:\n"
                                    + recipes, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", choices=sorted(RECIPES))
+    p.add_argument("recipe", choices=sorted(RECIPES) + sorted(REAL_RECIPES))
     p.add_argument("--iterations", type=int, help="default: the recipe's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")

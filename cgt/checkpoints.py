@@ -119,9 +119,52 @@ def load_source(name: str, device="cpu"):
     from .pretrain import RECIPES
 
     manifest = sources_manifest()
+    built = paths.build_dir() / "models" / "sources.json"
+    if name not in manifest and built.exists() and name in json.loads(built.read_text()):
+        entry = json.loads(built.read_text())[name]
+        return load_model(built.parent / entry["file"], device, entry["sha256"])
+    if name == IMPORTED_BIGGAN:
+        return load_imported_biggan(device)
     if name not in manifest:
         raise CheckpointError(f"no shipped source model '{name}'; shipped: "
                               f"{', '.join(sorted(manifest)) or 'none'}. `python -m cgt pretrain "
                               f"<recipe>` trains one of: {', '.join(RECIPES)}.")
     entry = manifest[name]
     return load_model(models_dir() / entry["file"], device, entry["sha256"])
+
+
+IMPORTED_BIGGAN = "biggan-imagenet128"
+BIGGAN_VARIABLE = "CGT_BIGGAN_IMAGENET"
+
+
+def load_imported_biggan(device="cpu"):
+    """BigGAN-PyTorch's ImageNet-128 weights from the folder in ``CGT_BIGGAN_IMAGENET``
+    (``G_ema.pth`` or ``G.pth``, and ``D.pth``), converted to cgt networks."""
+    import os
+
+    from .biggan_pytorch import load_biggan_pytorch
+
+    folder = Path(os.environ.get(BIGGAN_VARIABLE, paths.data_cache() / "real" / IMPORTED_BIGGAN))
+    g_file = next((folder / f for f in ("G_ema.pth", "G.pth") if (folder / f).exists()), None)
+    if g_file is None or not (folder / "D.pth").exists():
+        raise CheckpointError(f"no BigGAN-PyTorch ImageNet-128 weights in {folder}: set "
+                              f"{BIGGAN_VARIABLE} to a folder with G.pth (or G_ema.pth) and D.pth")
+    g_state = torch.load(g_file, map_location="cpu", weights_only=True)
+    d_state = torch.load(folder / "D.pth", map_location="cpu", weights_only=True)
+    generator, discriminator = load_biggan_pytorch(g_state, d_state)
+    return generator.to(device), discriminator.to(device)
+
+
+def source_fingerprint(name: str) -> str:
+    """What identifies a source model in a run's configuration: its file's sha256, or the
+    imported folder for BigGAN-PyTorch weights."""
+    import os
+
+    if name in sources_manifest():
+        return sources_manifest()[name]["sha256"]
+    built = paths.build_dir() / "models" / "sources.json"
+    if built.exists() and name in json.loads(built.read_text()):
+        return json.loads(built.read_text())[name]["sha256"]
+    if name == IMPORTED_BIGGAN:
+        return "imported:" + os.environ.get(BIGGAN_VARIABLE, str(paths.data_cache() / "real" / name))
+    raise CheckpointError(f"no source model '{name}' (shipped, built or imported)")

@@ -67,3 +67,41 @@ def contact_sheet(dataset, per_class: int = 8, classes=None, seed: int = 0, ax=N
     if title:
         ax.set_title(title, loc="left")
     return ax
+
+
+def generator_sheet(generator, classes=None, per_class: int = 8, seed: int = 0, ax=None,
+                    title: str | None = None):
+    """A contact sheet of ``per_class`` samples of each of ``classes`` (generator indices),
+    labelled with the generator's class names."""
+    from .data import ImageSet
+    from .metrics import generate
+
+    classes = list(range(generator.cfg.num_classes)) if classes is None else list(classes)
+    images, labels = generate(generator, per_class * len(classes), classes=classes, seed=seed)
+    names = list(generator.cfg.class_names) or [str(c) for c in range(generator.cfg.num_classes)]
+    samples = ImageSet(images, labels, names, name="samples")
+    return contact_sheet(samples, per_class, classes=[names[c] for c in classes], ax=ax,
+                         title=title)
+
+
+def score_heatmaps(scores, vmax: float | None = None):
+    """Heat maps of learned similarity scores: one panel per layer (columns) and BN
+    parameter (rows); in each, new classes down and old classes across."""
+    layers = sorted(scores["layer"].unique())
+    kinds = list(dict.fromkeys(scores["parameter"]))
+    vmax = vmax or float(scores["score"].abs().max())
+    fig, axes = plt.subplots(len(kinds), len(layers), squeeze=False,
+                             figsize=(1.9 * len(layers) + 1.2, 1.0 + 1.1 * len(kinds)
+                                      * max(1, scores["new class"].nunique() / 2)))
+    for r, kind in enumerate(kinds):
+        for c, layer in enumerate(layers):
+            panel = scores[(scores.layer == layer) & (scores.parameter == kind)]
+            matrix = panel.pivot(index="new class", columns="old class", values="score")
+            matrix = matrix.loc[list(dict.fromkeys(panel["new class"])),
+                                list(dict.fromkeys(panel["old class"]))]
+            sns.heatmap(matrix, ax=axes[r, c], cmap="vlag", center=0, vmin=-vmax, vmax=vmax,
+                        cbar=c == len(layers) - 1, xticklabels=r == len(kinds) - 1,
+                        yticklabels=c == 0)
+            axes[r, c].set(title=f"layer {layer}, {kind}" , xlabel="", ylabel="")
+    fig.tight_layout()
+    return fig

@@ -50,6 +50,40 @@ RECIPES = {
 }
 
 
+# Recipes on real datasets a user has on disk (``cgt.data.REAL_DATASETS``); the paper
+# profile trains them when their data is present. Width 64 as the official CIFAR BigGAN.
+REAL_RECIPES = {
+    "cifar100-80": Recipe("cifar100", tuple(splits.CGANTRANSFER_CIFAR100["source_classes"]),
+                          "class-conditional RGB, the 80 CIFAR-100 source classes of "
+                          "cGANTransfer's 80 -> 20 setup (our split: see cgt.data.splits)",
+                          iterations=30000, ch=64),
+}
+
+
+def recipe(name: str) -> Recipe:
+    if name in RECIPES:
+        return RECIPES[name]
+    if name in REAL_RECIPES:
+        return REAL_RECIPES[name]
+    raise KeyError(f"unknown recipe '{name}'; valid: {', '.join(list(RECIPES) + list(REAL_RECIPES))}")
+
+
+def ensure_source(name: str, iterations: int | None = None, device: str = "auto") -> dict:
+    """The manifest entry of source model ``name``: shipped, already trained into
+    ``_build/models``, or trained there now (real-data recipes in the paper profile)."""
+    from .checkpoints import sources_manifest
+
+    if name in sources_manifest():
+        return sources_manifest()[name]
+    folder = paths.build_dir() / "models"
+    manifest_file = folder / "sources.json"
+    done = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    wanted = iterations or recipe(name).iterations
+    if done.get(name, {}).get("iterations") != wanted:
+        return pretrain(name, iterations=wanted, device=device, out=folder)
+    return done[name]
+
+
 def training_data(recipe: Recipe, tiny: bool = False) -> data.ImageSet:
     return data.select_classes(data.load(recipe.dataset, "train", tiny=tiny), list(recipe.classes))
 
@@ -62,17 +96,15 @@ def pretrain(name: str, iterations: int | None = None, seed: int = 0, device: st
     With ``work_dir`` the run checkpoints there every ``checkpoint_every``
     iterations and a rerun of the same command resumes where it stopped.
     """
-    if name not in RECIPES:
-        raise KeyError(f"unknown recipe '{name}'; valid: {', '.join(RECIPES)}")
-    recipe = RECIPES[name]
-    train_config = replace(recipe.train, seed=seed, device=device,
-                           iterations=iterations or recipe.iterations,
-                           batch_size=batch_size or recipe.train.batch_size,
+    chosen = recipe(name)
+    train_config = replace(chosen.train, seed=seed, device=device,
+                           iterations=iterations or chosen.iterations,
+                           batch_size=batch_size or chosen.train.batch_size,
                            checkpoint_every=checkpoint_every)
     if train_config.ema_start >= train_config.iterations:
         train_config = replace(train_config, ema_start=0)
-    dataset = training_data(recipe, tiny)
-    cfg = recipe.gan_config(dataset.channels)
+    dataset = training_data(chosen, tiny)
+    cfg = chosen.gan_config(dataset.channels)
     torch.manual_seed(seed)
     generator, discriminator = Generator(cfg), Discriminator(cfg)
     start = time.perf_counter()
@@ -84,8 +116,8 @@ def pretrain(name: str, iterations: int | None = None, seed: int = 0, device: st
     file = folder / f"{name}.pt"
     digest = export_model(file, result.sampler.cpu(), discriminator.cpu())
     entry = {"file": file.name, "sha256": digest, "recipe": name,
-             "description": recipe.description, "dataset": recipe.dataset,
-             "classes": list(recipe.classes), "images": len(dataset),
+             "description": chosen.description, "dataset": chosen.dataset,
+             "classes": list(chosen.classes), "images": len(dataset),
              "command": f"python -m cgt pretrain {name} --iterations {train_config.iterations} "
                         f"--seed {seed}" + (" --tiny" if tiny else "")
                         + (f" --batch-size {batch_size}" if batch_size else ""),

@@ -276,8 +276,9 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
                      "gan_config": generator.cfg.to_dict()}, out_dir / "last.pt")
 
     t0 = time.perf_counter()
+    quiet = {} if progress else {"disable": True}  # left unset, TQDM_DISABLE=1 still silences it
     bar = tqdm(range(start_iteration, config.iterations), initial=start_iteration,
-               total=config.iterations, disable=not progress, desc="train", leave=False)
+               total=config.iterations, desc="train", leave=False, **quiet)
     generator.train(), discriminator.train()
     for iteration in bar:
         for _ in range(config.d_steps):

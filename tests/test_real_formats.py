@@ -71,3 +71,32 @@ def test_image_folder_tree(tmp_path):
 def test_image_folder_without_classes(tmp_path):
     with pytest.raises(FileNotFoundError, match="no class sub-folders"):
         data.load_image_folder(tmp_path)
+
+
+def test_real_datasets_load_by_name_from_their_variable(tmp_path, monkeypatch):
+    from cgt.data import splits
+    from cgt.data.datasets import load_real
+
+    monkeypatch.setenv("CGT_DATA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("CGT_CIFAR100", raising=False)
+    with pytest.raises(FileNotFoundError, match="CGT_CIFAR100"):
+        data.load("cifar100")
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    for name, n in (("train", 10), ("test", 5)):
+        with open(folder / name, "wb") as handle:
+            pickle.dump({b"data": np.zeros((n, 3072), np.uint8), b"fine_labels": list(range(4, 4 + n)),
+                         b"coarse_labels": [1] * n}, handle)
+    with open(folder / "meta", "wb") as handle:
+        pickle.dump({b"fine_label_names": [c.encode() for c in splits.CIFAR100_CLASSES],
+                     b"coarse_label_names": [f"c{i}".encode() for i in range(20)]}, handle)
+    monkeypatch.setenv("CGT_CIFAR100", str(tmp_path))
+    train = data.load("cifar100", "train")
+    assert train.classes == splits.CIFAR100_CLASSES and len(train) == 10
+    assert data.select_classes(train, ["beaver", "bottle"]).counts() == {"beaver": 1, "bottle": 1}
+    assert load_real("cifar100", "test", size=16).images.shape == (5, 16, 16, 3)
+    targets = splits.CGANTRANSFER_CIFAR100["target_classes"]
+    assert len(targets) == 20 and len(splits.CGANTRANSFER_CIFAR100["source_classes"]) == 80
+    assert not set(targets) & set(splits.CGANTRANSFER_CIFAR100["source_classes"])
+    with pytest.raises(FileNotFoundError, match="CGT_PLACES365"):
+        data.load("places365")

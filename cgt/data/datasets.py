@@ -63,8 +63,11 @@ def load(name: str, split: str = "train", size: int = 32, tiny: bool = False) ->
     ``size`` is the build resolution (32 by default); the 8×8 digits keep their own
     resolution, use :meth:`ImageSet.resized` to change it.
     """
+    if name in REAL_DATASETS:
+        return load_real(name, split, size)
     if name not in _build.DATASETS:
-        raise KeyError(f"unknown dataset '{name}'; valid: {', '.join(_build.DATASETS)}")
+        raise KeyError(f"unknown dataset '{name}'; valid: "
+                       f"{', '.join(_build.DATASETS + tuple(REAL_DATASETS))}")
     if split not in ("train", "test"):
         raise ValueError(f"unknown split '{split}'; valid: train, test")
     _build.build([name], size=size, tiny=tiny, progress=False)
@@ -135,3 +138,41 @@ def low_quality(images: np.ndarray, size: int, back_to: int | None = None) -> np
 
 def train_test(name: str, size: int = 32, tiny: bool = False) -> tuple[ImageSet, ImageSet]:
     return load(name, "train", size, tiny), load(name, "test", size, tiny)
+
+
+# Real datasets a user may have on disk: name -> (environment variable, expected layout).
+REAL_DATASETS = {
+    "cifar100": ("CGT_CIFAR100", "the folder holding torchvision's 'cifar-100-python/'"),
+    "places365": ("CGT_PLACES365", "an ImageFolder tree root/<class>/<image> (e.g. the five "
+                                   "Places365 classes of cGANTransfer's setup)"),
+}
+
+
+def real_root(name: str):
+    """Where real dataset ``name`` lives: its environment variable, else
+    ``<data cache>/real/<name>``; None when neither exists."""
+    import os
+    from pathlib import Path
+
+    from .. import paths
+
+    variable, _ = REAL_DATASETS[name]
+    candidates = [os.environ.get(variable), paths.data_cache() / "real" / name]
+    return next((Path(c) for c in candidates if c and Path(c).exists()), None)
+
+
+def load_real(name: str, split: str = "train", size: int = 32) -> ImageSet:
+    """A real dataset from disk (nothing is downloaded); a clear error says where to put it."""
+    from .real import load_cifar, load_image_folder
+
+    root = real_root(name)
+    if root is None:
+        variable, layout = REAL_DATASETS[name]
+        raise FileNotFoundError(f"dataset '{name}' is not on this machine: set {variable} to "
+                                f"{layout}, or place it under <data cache>/real/{name}")
+    if name == "cifar100":
+        images = load_cifar(root, split)
+        return images if size == 32 else images.resized(size)
+    if split != "train":
+        raise ValueError(f"'{name}' is read as one training folder; split '{split}' does not exist")
+    return load_image_folder(root, size)

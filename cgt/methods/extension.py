@@ -20,7 +20,6 @@ import copy
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ..nn import Discriminator, GANConfig, Generator
@@ -271,9 +270,8 @@ def extend_discriminator(discriminator: Discriminator, new_class_names: list[str
     names = list(old.class_names) or [f"class-{i}" for i in range(old.num_classes)]
     cfg = GANConfig(**{**old.to_dict(), "num_classes": old.num_classes + len(new_class_names),
                        "class_names": names + list(new_class_names)})
-    extended = Discriminator(cfg)
-    state = {k: v for k, v in discriminator.state_dict().items() if not k.startswith("embed.")}
-    extended.load_state_dict(state, strict=False)
+    extended = copy.deepcopy(discriminator)
+    extended.cfg = cfg
     dim = discriminator.embed.weight.shape[1]
     embedding = initialise(nn.Embedding(cfg.num_classes, dim), cfg.init)
     with torch.no_grad():

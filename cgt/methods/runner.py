@@ -9,6 +9,8 @@ resumed when interrupted) and keeps the generator with the best FID in
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from dataclasses import asdict, dataclass, replace
 
@@ -16,11 +18,11 @@ import numpy as np
 import torch
 
 from .. import data
-from ..checkpoints import load_source, sources_manifest
+from ..checkpoints import load_source, source_fingerprint
 from ..metrics import extract_features, fid_from_features, generate, kmmd, real_statistics
 from ..nn import Discriminator, GANConfig, Generator
 from ..runs import RunRecord, run_once
-from ..train import TrainConfig, all_parameters, train_gan
+from ..train import TrainConfig, all_parameters, fast_path, train_gan
 from . import cgantransfer as kt
 from .extension import extend_discriminator, extend_independent
 
@@ -44,6 +46,7 @@ class TransferTask:
     shots: int
     seed: int = 0
     tiny: bool = False
+    size: int = 32  # the generator's resolution; FID features are taken at 32 px
 
     def __post_init__(self):
         if not self.classes:
@@ -57,7 +60,8 @@ class TransferTask:
 
 def target_images(task: TransferTask) -> data.ImageSet:
     """The k-shot training set of the target classes (labels 0..M-1 in task order)."""
-    chosen = data.select_classes(data.load(task.dataset, "train", tiny=task.tiny), list(task.classes))
+    everything = data.load(task.dataset, "train", size=task.size, tiny=task.tiny)
+    chosen = data.select_classes(everything, list(task.classes))
     return data.k_shot(chosen, task.shots, seed=task.seed)
 
 
@@ -70,7 +74,7 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}'; valid: {', '.join(METHODS)}")
     torch.manual_seed(task.seed)
-    source_g, source_d = load_source(task.source)
+    source_g, source_d = (copy.deepcopy(m) for m in _source(task.source))
     new = list(task.classes)
     if method == "scratch":
         cfg = GANConfig(**{**source_g.cfg.to_dict(), "num_classes": len(new), "class_names": new})
@@ -91,6 +95,13 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
     return kt.finetune_stage(start), discriminator, kt.finetune_parameters, kt.transfer_penalty, offset
 
 
+@functools.lru_cache(maxsize=2)
+def _source(name: str):
+    """A source model loaded once per process (building its spectral norms costs seconds);
+    callers get deep copies."""
+    return load_source(name)
+
+
 def _rows_and_discriminator(generator, discriminator):
     return generator.rows_parameters(), list(discriminator.parameters())
 
@@ -103,11 +114,23 @@ def fid_evaluator(task: TransferTask, samples: int, sample_classes=None):
 
     def evaluate(generator, iteration):
         classes = sample_classes if sample_classes is not None else generator_targets(generator)
-        fake, _ = generate(generator, samples, classes=classes, seed=12345)
-        features = extract_features(fake)
+        device = next(generator.parameters()).device
+        dtype, _ = fast_path(device, "auto")  # the training run's own precision choice
+        with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            fake, _ = generate(generator, samples, classes=classes, seed=12345)
+        features = extract_features(at_32px(fake))
         return {"fid": fid_from_features(real, features), "kmmd": kmmd(real, features)}
 
     return evaluate
+
+
+def at_32px(images: np.ndarray) -> np.ndarray:
+    """uint8 N×H×W×C images area-downsampled to 32×32 (the feature network's size)."""
+    if images.shape[1] == 32:
+        return images
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    x = torch.nn.functional.adaptive_avg_pool2d(x, 32)
+    return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
 
 
 def generator_targets(generator) -> list[int]:
@@ -124,7 +147,7 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
               "eval_samples": eval_samples,
               "transfer": (transfer or kt.TransferConfig()).to_dict()
               if method in ("cgantransfer", "finetune") else None,
-              "start_run": start_run, "source_sha256": sources_manifest()[task.source]["sha256"]}
+              "start_run": start_run, "source": source_fingerprint(task.source)}
 
     def work(record: RunRecord, folder):
         start = load_generator(chapter, start_run, profile) if start_run else None

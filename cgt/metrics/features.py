@@ -112,7 +112,8 @@ def train_feature_network(steps: int = 5000, batch_size: int = 128, seed: int = 
     tensors = {n: (train[n].images, torch.from_numpy(train[n].labels)) for n in names}
     start = time.perf_counter()
     model.train()
-    for _ in tqdm(range(steps), disable=not progress, desc="feature network"):
+    quiet = {} if progress else {"disable": True}  # left unset, TQDM_DISABLE=1 still silences it
+    for _ in tqdm(range(steps), desc="feature network", **quiet):
         name = names[rng.choice(len(names), p=weights / weights.sum())]
         images, labels = tensors[name]
         index = rng.integers(0, len(labels), batch_size)
