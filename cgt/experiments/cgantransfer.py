@@ -144,7 +144,9 @@ def convergence(grid: pd.DataFrame) -> pd.DataFrame:
                      "BSA FID": b.fid, "ours FID": o.fid,
                      "speed-up (iterations)": b.best_iteration / o.best_iteration,
                      "speed-up (wall time)": b.best_wall_s / o.best_wall_s,
-                     "ours reaches BSA's best at": first_reaching(o.history, b.fid)})
+                     "ours reaches BSA's best at": (reach := first_reaching(o.history, b.fid)),
+                     "speed-up (to BSA's best)": b.best_iteration / reach,
+                     "BSA best at its last evaluation": b.best_iteration == b.history[-1]["iteration"]})
     return pd.DataFrame(rows)
 
 
@@ -163,7 +165,9 @@ def ablations(profile: str, sizes, progress: bool = True) -> pd.DataFrame:
     for row, label, config in variants:
         name = run_name("cgantransfer", task) if row == 8 else f"ablation{row}-{run_name('cgantransfer', task)}"
         record = run("cgantransfer", task, sizes, profile, name=name, transfer=config, progress=progress)
-        rows.append(_row("cgantransfer", task, record, row=row, experiment=label))
+        history = record.metrics.get("history") or [{"fid": np.nan}]
+        rows.append(_row("cgantransfer", task, record, row=row, experiment=label,
+                         first_fid=history[0]["fid"], last_fid=history[-1]["fid"]))
     return pd.DataFrame(rows)
 
 
@@ -252,11 +256,15 @@ def claims(grid: pd.DataFrame, speed: pd.DataFrame, ablation: pd.DataFrame,
                      paper="mFID 36.71 vs 37.08 (Table 1 left)",
                      ours=f"mean best FID {ours_m:.1f} vs {bsa_m:.1f}",
                      verdict=verdict(ours_m <= 1.05 * bsa_m)))
-    factor = float(np.nanmedian(speed["speed-up (iterations)"])) if len(speed) else np.nan
-    rows.append(dict(claim="Ours converges faster than BSA (iterations to the best FID; "
-                           "✓ if ≥ 4×, partly if > 1×)",
+    at_best = float(np.nanmedian(speed["speed-up (iterations)"])) if len(speed) else np.nan
+    factor = float(np.nanmedian(speed["speed-up (to BSA's best)"])) if len(speed) else np.nan
+    unfinished = int(speed["BSA best at its last evaluation"].sum()) if len(speed) else 0
+    rows.append(dict(claim="Ours converges faster than BSA (BSA's iterations to its best FID ÷ "
+                           "ours' iterations to reach that FID; ✓ if ≥ 4×, partly if > 1×)",
                      paper=">4× CIFAR-100, >5× Places365 (Fig. 5)",
-                     ours=f"median {factor:.1f}× over {len(speed)} cells",
+                     ours=f"median {factor:.1f}× over {len(speed)} cells (best-to-best, the "
+                          f"paper's measure: {at_best:.1f}×; BSA still improving at the end "
+                          f"in {unfinished})",
                      verdict=verdict(factor >= 4, factor > 1)))
     ours_c = cross[cross.method == "cgantransfer"]
     bsa_c = cross[cross.method == "bsa"]

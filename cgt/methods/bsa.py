@@ -1,0 +1,174 @@
+"""Batch Statistics Adaptation (Noguchi & Harada, ICCV 2019): a frozen generator, new scale/shift.
+
+A pretrained generator is adapted to a few images by learning only
+
+* a per-channel scale γ and shift β after every batch norm (and one extra pair after
+  the first linear layer, as the official code adds), with the pretrained BN
+  statistics used as they are (inference mode);
+* one latent code z_i per training image, initialised at zero (GLO-style).
+
+The loss is Eq. (3): an L1 pixel term, a perceptual term (feature distances of a
+trained classifier), a Chamfer regulariser that keeps the codes spread like N(0, I),
+and an ℓ2 pull of (γ, β) towards (1, 0).  No discriminator.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..nn import Generator
+from ..nn.layers import ConditionalBatchNorm2d
+
+
+class ScaleShift(nn.Module):
+    """h ↦ γ ⊙ h + β per channel, starting at the identity."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h * self.gamma[None, :, None, None].to(h.dtype) + self.beta[None, :, None, None].to(h.dtype)
+
+
+class AdaptedBatchNorm(nn.Module):
+    """A pretrained (conditional) BN followed by a learned :class:`ScaleShift`.
+
+    ``reset_class``: drop the class-conditional scale/shift (the official SNGAN
+    variant resets them to 1/0) so that only the learned pair remains.
+    """
+
+    def __init__(self, base: nn.Module, reset_class: bool):
+        super().__init__()
+        self.base, self.reset_class = base, reset_class
+        channels = base.num_features
+        self.adapt = ScaleShift(channels)
+
+    def forward(self, x: torch.Tensor, cond=None) -> torch.Tensor:
+        if isinstance(self.base, ConditionalBatchNorm2d):
+            h = self.base.norm(x) if self.reset_class or not self.base.conditional else self.base(x, cond)
+        else:
+            h = self.base(x)
+        return self.adapt(h)
+
+
+class AdaptedGenerator(nn.Module):
+    """A frozen copy of ``generator`` with BSA's scale/shift pairs and per-image latents.
+
+    ``forward(z, y)`` behaves like the source generator's (a class-conditional source
+    still takes labels unless ``reset_class``); ``reconstruct(index)`` renders the
+    training images' codes.  The body always runs in evaluation mode.
+    """
+
+    def __init__(self, generator: Generator, num_images: int, reset_class: bool = True,
+                 class_label: int = 0):
+        super().__init__()
+        self.generator = copy.deepcopy(generator).eval()
+        for p in self.generator.parameters():
+            p.requires_grad_(False)
+        self.cfg, self.class_label = self.generator.cfg, class_label
+        self.adapters = []
+        for stage in self.generator.blocks:
+            for name in ("bn1", "bn2"):
+                layer = AdaptedBatchNorm(getattr(stage[0], name), reset_class)
+                setattr(stage[0], name, layer)
+                self.adapters.append(layer.adapt)
+        output_bn = AdaptedBatchNorm(self.generator.output_layer[0], reset_class)
+        self.generator.output_layer[0] = output_bn
+        self.adapters.append(output_bn.adapt)
+        channels = self.generator.linear.weight.shape[0] // self.cfg.bottom_width ** 2
+        self.first = ScaleShift(channels)  # the extra pair after the first linear layer
+        self.adapters.insert(0, self.first)
+        self.latents = nn.Parameter(torch.zeros(num_images, self.cfg.dim_z))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.generator.eval()  # pretrained BN statistics, no power iterations
+        return self
+
+    def adapter_parameters(self) -> list[nn.Parameter]:
+        return [p for a in self.adapters for p in a.parameters()]
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        g = self.generator
+        if self.cfg.num_classes and y is None:
+            y = torch.full((len(z),), self.class_label, dtype=torch.long, device=z.device)
+        z0, conds = g.conditioning(z, y)
+        h = g.linear(z0).view(z.shape[0], -1, self.cfg.bottom_width, self.cfg.bottom_width)
+        h = self.first(h)
+        for stage, cond in zip(g.blocks, conds):
+            for layer in stage:
+                h = layer(h, cond)
+        return torch.tanh(g.output_layer(h))
+
+    def reconstruct(self, index: torch.Tensor, noise: float = 0.0) -> torch.Tensor:
+        z = self.latents[index]
+        if noise:
+            z = z + noise * torch.randn_like(z)
+        return self(z)
+
+
+def chamfer_regulariser(z: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Eq. (3)'s third term: mean_j min_i ‖z_i − r_j‖² + mean_i min_j ‖z_i − r_j‖², each
+    divided by the code dimension (a Chamfer distance between codes and N(0, I) samples)."""
+    distances = torch.cdist(z, reference).pow(2) / z.shape[1]
+    return distances.min(0).values.mean() + distances.min(1).values.mean()
+
+
+def scale_shift_regulariser(adapters) -> torch.Tensor:
+    """Eq. (3)'s fourth term: Σ_l [mean((γ_l − 1)²) + mean(β_l²)]."""
+    return sum(((a.gamma - 1) ** 2).mean() + (a.beta ** 2).mean() for a in adapters)
+
+
+def perceptual_distance(features, fake: torch.Tensor, real: torch.Tensor,
+                        weights: list[float]) -> torch.Tensor:
+    """Σ_l λ_l · mean |C_l(x) − C_l(G)| over the layers ``features(x)`` returns."""
+    fake_layers, real_layers = features(fake), features(real)
+    return sum(w * (f - r).abs().mean() for w, f, r in zip(weights, fake_layers, real_layers))
+
+
+def truncated_normal(n: int, dim: int, threshold: float, generator=None) -> torch.Tensor:
+    """N(0, I) samples with every entry resampled until |z| ≤ ``threshold`` (not rescaled)."""
+    z = torch.randn(n, dim, generator=generator)
+    while (bad := z.abs() > threshold).any():
+        z[bad] = torch.randn(int(bad.sum()), generator=generator)
+    return z
+
+
+def bsa_loss(model: AdaptedGenerator, images: torch.Tensor, index: torch.Tensor, features,
+             layer_weights: list[float], lambda_z: float = 0.1, lambda_bn: float = 0.02,
+             noise: float = 0.01, reference_factor: int = 10) -> dict:
+    """The four terms of Eq. (3) for one batch (``images`` in [-1, 1], ``index`` into the
+    latents); returns each term and their sum under ``"loss"``."""
+    fake = model.reconstruct(index, noise)
+    pixel = F.l1_loss(fake.float(), images)
+    perceptual = perceptual_distance(features, fake.float(), images, layer_weights)
+    reference = torch.randn(reference_factor * len(index), model.cfg.dim_z, device=images.device)
+    latent = chamfer_regulariser(model.latents[index], reference)
+    scale_shift = scale_shift_regulariser(model.adapters)
+    loss = pixel + perceptual + lambda_z * latent + lambda_bn * scale_shift
+    return {"loss": loss, "pixel": pixel, "perceptual": perceptual, "latent": latent,
+            "scale_shift": scale_shift}
+
+
+def classifier_layers(network: nn.Module):
+    """``features(x)``: the post-ReLU activations of every conv stage of a trained classifier
+    (the project's :class:`~cgt.metrics.FeatureNetwork`), for images in [-1, 1]."""
+    from ..metrics.features import to_input
+
+    relus = [i for i, m in enumerate(network.trunk) if isinstance(m, nn.ReLU)]
+
+    def features(x: torch.Tensor) -> list[torch.Tensor]:
+        h, out = to_input(x), []
+        for i, module in enumerate(network.trunk):
+            h = module(h) if not isinstance(module, nn.ReLU) else F.relu(h)
+            if i in relus:
+                out.append(h)
+        return out
+
+    return features

@@ -1,0 +1,68 @@
+"""BSA's adapter and losses (Eq. 3)."""
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from cgt.methods import bsa
+from cgt.nn import GANConfig, Generator
+
+
+def small_generator(classes: int = 3):
+    torch.manual_seed(0)
+    cfg = GANConfig(resolution=32, channels=1, num_classes=classes, ch=8, dim_z=16)
+    generator = Generator(cfg)
+    with torch.no_grad():
+        for module in generator.modules():
+            if isinstance(module, nn.Embedding):
+                module.weight.normal_(0, 0.3)
+    return generator.eval()
+
+
+def test_identity_adapter_leaves_the_generator_unchanged():
+    generator = small_generator()
+    adapted = bsa.AdaptedGenerator(generator, num_images=4, reset_class=False).train()
+    z, y = torch.randn(5, 16), torch.tensor([0, 1, 2, 1, 0])
+    with torch.no_grad():
+        assert torch.equal(adapted(z, y), generator(z, y))
+
+
+def test_only_scale_shift_and_latents_receive_gradients():
+    adapted = bsa.AdaptedGenerator(small_generator(), num_images=6).train()
+    network = nn.Module()  # a stand-in classifier: two conv stages
+    network.trunk = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+    images = torch.rand(3, 1, 32, 32) * 2 - 1
+    terms = bsa.bsa_loss(adapted, images, torch.tensor([0, 2, 5]), bsa.classifier_layers(network),
+                         [1.0, 1.0])
+    terms["loss"].backward()
+    trainable = {id(p) for p in adapted.adapter_parameters()} | {id(adapted.latents)}
+    for name, p in adapted.named_parameters():
+        if id(p) in trainable:
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+        else:
+            assert p.grad is None and not p.requires_grad, name
+    assert len(adapted.adapters) == 2 * 3 + 2  # two per block, the output BN, the extra first pair
+    assert adapted.latents.grad[[1, 3, 4]].abs().sum() == 0  # codes not in the batch stay put
+
+
+def test_chamfer_regulariser_matches_brute_force():
+    torch.manual_seed(1)
+    z, r = torch.randn(4, 7), torch.randn(9, 7)
+    d = [[float(((a - b) ** 2).sum()) / 7 for b in r] for a in z]
+    expected = sum(min(d[i][j] for i in range(4)) for j in range(9)) / 9 + \
+        sum(min(d[i][j] for j in range(9)) for i in range(4)) / 4
+    assert bsa.chamfer_regulariser(z, r).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_scale_shift_regulariser_is_zero_at_identity_and_truncation_holds():
+    adapted = bsa.AdaptedGenerator(small_generator(), num_images=2)
+    assert bsa.scale_shift_regulariser(adapted.adapters).item() == 0.0
+    z = bsa.truncated_normal(500, 8, 0.3, torch.Generator().manual_seed(0))
+    assert z.abs().max() <= 0.3 and z.std() > 0.1
+    pairs = list(itertools.islice(adapted.adapters, 2))
+    with torch.no_grad():
+        pairs[0].gamma.add_(1.0)
+    assert bsa.scale_shift_regulariser(adapted.adapters).item() == pytest.approx(1.0)
