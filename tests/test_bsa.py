@@ -66,3 +66,21 @@ def test_scale_shift_regulariser_is_zero_at_identity_and_truncation_holds():
     with torch.no_grad():
         pairs[0].gamma.add_(1.0)
     assert bsa.scale_shift_regulariser(adapted.adapters).item() == pytest.approx(1.0)
+
+
+def test_fitting_reduces_the_reconstruction_loss_and_rejects_mismatched_codes():
+    generator = small_generator()
+    torch.manual_seed(3)
+    with torch.no_grad():  # targets the frozen generator can reach: reconstruction is possible
+        targets = generator(torch.randn(4, 16) * 0.5, torch.zeros(4, dtype=torch.long))
+    network = nn.Module()
+    network.trunk = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    adapted = bsa.AdaptedGenerator(generator, num_images=4, reset_class=False)
+    history = bsa.fit_bsa(adapted, targets, bsa.classifier_layers(network), [1.0], iterations=60,
+                          batch_size=4, lr_adapters=0.01, lr_latents=0.05, eval_every=10,
+                          progress=False)
+    assert [h["iteration"] for h in history] == [10, 20, 30, 40, 50, 60]
+    assert history[-1]["pixel"] < 0.8 * history[0]["pixel"]
+    with pytest.raises(ValueError, match="latent codes"):
+        bsa.fit_bsa(adapted, targets[:3], bsa.classifier_layers(network), [1.0], iterations=1,
+                    batch_size=2)

@@ -1,7 +1,6 @@
 """The class splits and shot counts the method chapters use, named once.
 
-They follow ``../shared/DATA.md``'s suggested roles: each paper's setting mapped
-onto data this project can build offline.
+Each paper's setting is mapped onto data this project can build offline.
 """
 
 CGANTRANSFER = {

@@ -172,3 +172,59 @@ def classifier_layers(network: nn.Module):
         return out
 
     return features
+
+
+def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weights: list[float], *,
+            iterations: int, batch_size: int, lr_adapters: float = 0.03, lr_latents: float = 0.03,
+            lr_first: float | None = None, decay_every: int | None = None, decay: float = 0.2,
+            lambda_z: float = 0.1, lambda_bn: float = 0.02, seed: int = 0,
+            evaluate=None, eval_every: int = 0, progress: bool = True) -> list[dict]:
+    """Optimise Eq. (3) with Adam (0.9, 0.999): every learning rate × ``decay`` every
+    ``decay_every`` iterations (the official schedule: 0.2 every 3,000 of 10,000).
+
+    ``lr_first`` also trains the first linear layer at that (tiny) rate, as the
+    official BigGAN variant does.  Returns the loss terms (and metrics, when
+    ``evaluate(model, iteration)`` is given) every ``eval_every`` iterations.
+    """
+    from tqdm import tqdm
+
+    if len(images) != len(model.latents):
+        raise ValueError(f"{len(images)} images but {len(model.latents)} latent codes")
+    device = images.device
+    model.to(device).train()
+    groups = [{"params": model.adapter_parameters(), "lr": lr_adapters},
+              {"params": [model.latents], "lr": lr_latents}]
+    if lr_first:
+        first = list(model.generator.linear.parameters())
+        for p in first:
+            p.requires_grad_(True)
+        groups.append({"params": first, "lr": lr_first})
+    optimiser = torch.optim.Adam(groups, betas=(0.9, 0.999), eps=1e-8)
+    schedule = torch.optim.lr_scheduler.StepLR(optimiser, decay_every or max(1, iterations * 3 // 10),
+                                               gamma=decay)
+    rng = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    history = []
+    quiet = {} if progress else {"disable": True}
+    for iteration in tqdm(range(1, iterations + 1), desc="bsa", leave=False, **quiet):
+        index = torch.randperm(len(images), generator=rng)[:batch_size].to(device)
+        terms = bsa_loss(model, images[index], index, features, layer_weights,
+                         lambda_z=lambda_z, lambda_bn=lambda_bn)
+        optimiser.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        optimiser.step()
+        schedule.step()
+        if not torch.isfinite(terms["loss"]):
+            from ..train import DivergenceError
+
+            raise DivergenceError(f"the BSA loss became {terms['loss'].item()} at iteration {iteration}")
+        if eval_every and (iteration % eval_every == 0 or iteration == iterations):
+            entry = {"iteration": iteration, **{k: float(v.detach()) for k, v in terms.items()}}
+            if evaluate is not None:
+                model.eval()
+                with torch.no_grad():
+                    entry.update(evaluate(model, iteration))
+                model.train()
+            history.append(entry)
+    model.eval()
+    return history

@@ -12,8 +12,8 @@ updatable copy of the old classes' parameters that all new classes share
 their own, untouched parameters.
 
 :class:`TransferConfig` defaults follow the paper's equations;
-``TransferConfig.official()`` switches on the official code's deviations
-(``../shared/REFERENCE.md`` §1, restated in the chapter).
+``TransferConfig.official()`` switches on the official code's deviations (listed in
+the chapter's "paper vs official code" table).
 """
 
 from __future__ import annotations
