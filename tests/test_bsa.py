@@ -84,3 +84,25 @@ def test_fitting_reduces_the_reconstruction_loss_and_rejects_mismatched_codes():
     with pytest.raises(ValueError, match="latent codes"):
         bsa.fit_bsa(adapted, targets[:3], bsa.classifier_layers(network), [1.0], iterations=1,
                     batch_size=2)
+
+
+@pytest.mark.parametrize("part", ["first", "last", "all"])
+def test_comparison_methods_also_update_the_chosen_weights(part):
+    generator = small_generator()
+    adapted = bsa.AdaptedGenerator(generator, num_images=2)
+    network = nn.Module()
+    network.trunk = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    before = {n: p.detach().clone() for n, p in adapted.generator.named_parameters()}
+    bsa.fit_bsa(adapted, torch.rand(2, 1, 32, 32) * 2 - 1, bsa.classifier_layers(network), [1.0],
+                iterations=2, batch_size=2, also_train=part, lr_body=1e-2, progress=False)
+    changed = {n for n, p in adapted.generator.named_parameters() if not torch.equal(p, before[n])}
+    adapters = {n for n in before if ".adapt." in n}
+    body_changed = changed - adapters
+    if part == "first":
+        assert body_changed and all(n.startswith("linear.") for n in body_changed)
+    elif part == "last":
+        assert body_changed and all(n.startswith(("blocks.2.", "output_layer.")) for n in body_changed)
+    else:
+        assert any(n.startswith("blocks.0.") for n in body_changed)
+    with pytest.raises(ValueError, match="unknown part"):
+        bsa.body_parameters(adapted, "middle")

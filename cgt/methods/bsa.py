@@ -174,16 +174,35 @@ def classifier_layers(network: nn.Module):
     return features
 
 
+def body_parameters(model: AdaptedGenerator, part: str) -> list[nn.Parameter]:
+    """The generator weights a comparison method also updates: the first linear layer
+    (``first``), the last block and output layer (``last``) or every weight (``all``)."""
+    g = model.generator
+    adapters = {id(p) for p in model.adapter_parameters()}
+    if part == "first":
+        chosen = list(g.linear.parameters())
+    elif part == "last":
+        chosen = list(g.blocks[-1].parameters()) + list(g.output_layer.parameters())
+    elif part == "all":
+        chosen = list(g.parameters())
+    else:
+        raise ValueError(f"unknown part '{part}'; valid: first, last, all")
+    return [p for p in chosen if id(p) not in adapters]
+
+
 def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weights: list[float], *,
             iterations: int, batch_size: int, lr_adapters: float = 0.03, lr_latents: float = 0.03,
             lr_first: float | None = None, decay_every: int | None = None, decay: float = 0.2,
             lambda_z: float = 0.1, lambda_bn: float = 0.02, seed: int = 0,
+            also_train: str | None = None, lr_body: float = 1e-4,
             evaluate=None, eval_every: int = 0, progress: bool = True) -> list[dict]:
     """Optimise Eq. (3) with Adam (0.9, 0.999): every learning rate × ``decay`` every
     ``decay_every`` iterations (the official schedule: 0.2 every 3,000 of 10,000).
 
     ``lr_first`` also trains the first linear layer at that (tiny) rate, as the
-    official BigGAN variant does.  Returns the loss terms (and metrics, when
+    official BigGAN variant does.  ``also_train`` (``"first"``, ``"last"`` or
+    ``"all"``) adds generator weights at ``lr_body``: the paper's comparison of the
+    same loss updating the first layer, the last layers or everything (§5.2).  Returns the loss terms (and metrics, when
     ``evaluate(model, iteration)`` is given) every ``eval_every`` iterations.
     """
     from tqdm import tqdm
@@ -199,6 +218,11 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
         for p in first:
             p.requires_grad_(True)
         groups.append({"params": first, "lr": lr_first})
+    if also_train is not None:
+        body = body_parameters(model, also_train)
+        for p in body:
+            p.requires_grad_(True)
+        groups.append({"params": body, "lr": lr_body})
     optimiser = torch.optim.Adam(groups, betas=(0.9, 0.999), eps=1e-8)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, decay_every or max(1, iterations * 3 // 10),
                                                gamma=decay)
