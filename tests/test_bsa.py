@@ -106,3 +106,23 @@ def test_comparison_methods_also_update_the_chosen_weights(part):
         assert any(n.startswith("blocks.0.") for n in body_changed)
     with pytest.raises(ValueError, match="unknown part"):
         bsa.body_parameters(adapted, "middle")
+
+
+def test_calibrated_weights_equalise_layers_and_unknown_networks_are_refused(monkeypatch):
+    network = nn.Module()
+    network.trunk = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+    features = bsa.classifier_layers(network)
+    images = torch.rand(6, 1, 32, 32) * 2 - 1
+    weights = bsa.calibrated_weights(features, images, total=2.0)
+    assert sum(weights) == pytest.approx(2.0)
+    with torch.no_grad():
+        contributions = [w * float(layer.abs().mean()) for w, layer in zip(weights, features(images))]
+    assert contributions[0] == pytest.approx(contributions[1], rel=1e-4)
+    with pytest.raises(ValueError, match="unknown perceptual"):
+        bsa.perceptual_features("resnet")
+    monkeypatch.delenv("CGT_VGG16", raising=False)
+    with pytest.raises(FileNotFoundError, match="CGT_VGG16"):
+        bsa.perceptual_features("vgg16")
+    name, cgt_features = bsa.perceptual_features("auto")
+    assert name == "cgt-featnet" and len(cgt_features(images)) == 8

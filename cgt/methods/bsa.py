@@ -252,3 +252,69 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
             history.append(entry)
     model.eval()
     return history
+
+
+VGG16_VARIABLE = "CGT_VGG16"
+VGG16_LAYERS = (1, 3, 6, 8, 11, 13, 15, 18, 20, 22)  # post-ReLU conv1_1 … conv4_3 in vgg16.features
+
+
+def perceptual_features(kind: str = "auto"):
+    """(name, ``features(x)``) of the classifier behind the perceptual term.
+
+    ``vgg16``: torchvision's VGG16 with the ImageNet weights from the file in
+    ``CGT_VGG16`` (BSA's choice: conv1_1 … conv4_3 after ReLU); ``cgt``: the
+    project's feature network; ``auto``: VGG16 when its file is there.  Note that
+    the cgt network also scores FID, so a BSA run trained through it is judged by
+    the features it optimised.
+    """
+    import os
+
+    file = os.environ.get(VGG16_VARIABLE)
+    if kind == "auto":
+        kind = "vgg16" if file and os.path.exists(file) else "cgt"
+    if kind == "cgt":
+        from ..metrics import load_feature_network
+
+        network = load_feature_network()
+        for p in network.parameters():
+            p.requires_grad_(False)
+        return "cgt-featnet", classifier_layers(network)
+    if kind != "vgg16":
+        raise ValueError(f"unknown perceptual network '{kind}'; valid: auto, cgt, vgg16")
+    if not file or not os.path.exists(file):
+        raise FileNotFoundError(f"set {VGG16_VARIABLE} to torchvision's vgg16 ImageNet weights "
+                                f"(a state_dict file); nothing is downloaded here")
+    import torchvision
+
+    vgg = torchvision.models.vgg16(weights=None)
+    vgg.load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
+    trunk = vgg.features[:VGG16_LAYERS[-1] + 1].eval()
+    for p in trunk.parameters():
+        p.requires_grad_(False)
+    mean = torch.tensor([0.485, 0.456, 0.406])[None, :, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[None, :, None, None]
+
+    def features(x: torch.Tensor) -> list[torch.Tensor]:
+        h = (x.expand(-1, 3, -1, -1) + 1) / 2
+        h, out = (h - mean.to(h)) / std.to(h), []
+        for i, module in enumerate(trunk):
+            h = module(h)
+            if i in VGG16_LAYERS:
+                out.append(h)
+        return out
+
+    return "vgg16", features
+
+
+@torch.no_grad()
+def calibrated_weights(features, images: torch.Tensor, total: float = 1.0) -> list[float]:
+    """Per-layer weights λ_l ∝ 1 / mean|C_l(x)| on real ``images``, summing to ``total``
+    (so λ_l · mean|C_l(x)| is the same for every layer).
+
+    BSA's 0.001 per VGG layer assumes Caffe's 0–255 input scale; other networks have
+    other feature scales, so each layer is normalised by its own mean activation
+    and every layer then counts equally.
+    """
+    scales = [float(layer.abs().mean()) for layer in features(images)]
+    inverse = [1.0 / max(s, 1e-8) for s in scales]
+    return [total * w / sum(inverse) for w in inverse]
