@@ -33,6 +33,12 @@ def sources_manifest() -> dict:
     return json.loads(file.read_text()) if file.exists() else {}
 
 
+def built_manifest() -> dict:
+    """Source models trained into ``_build/models`` (paper profile, real-data recipes)."""
+    file = paths.build_dir() / "models" / "sources.json"
+    return json.loads(file.read_text()) if file.exists() else {}
+
+
 def _half(state: dict) -> dict:
     return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
@@ -119,10 +125,9 @@ def load_source(name: str, device="cpu"):
     from .pretrain import RECIPES
 
     manifest = sources_manifest()
-    built = paths.build_dir() / "models" / "sources.json"
-    if name not in manifest and built.exists() and name in json.loads(built.read_text()):
-        entry = json.loads(built.read_text())[name]
-        return load_model(built.parent / entry["file"], device, entry["sha256"])
+    if name not in manifest and name in built_manifest():
+        entry = built_manifest()[name]
+        return load_model(paths.build_dir() / "models" / entry["file"], device, entry["sha256"])
     if name == IMPORTED_BIGGAN:
         return load_imported_biggan(device)
     if name not in manifest:
@@ -162,9 +167,8 @@ def source_fingerprint(name: str) -> str:
 
     if name in sources_manifest():
         return sources_manifest()[name]["sha256"]
-    built = paths.build_dir() / "models" / "sources.json"
-    if built.exists() and name in json.loads(built.read_text()):
-        return json.loads(built.read_text())[name]["sha256"]
+    if name in built_manifest():
+        return built_manifest()[name]["sha256"]
     if name == IMPORTED_BIGGAN:
         return "imported:" + os.environ.get(BIGGAN_VARIABLE, str(paths.data_cache() / "real" / name))
     raise CheckpointError(f"no source model '{name}' (shipped, built or imported)")

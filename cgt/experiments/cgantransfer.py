@@ -207,24 +207,23 @@ def histories(frame: pd.DataFrame) -> pd.DataFrame:
 def parameter_growth(class_counts, source: str = SOURCE) -> pd.DataFrame:
     """Trainable G parameters per method as the number of new classes grows, and what the
     folded model keeps for inference."""
-    import torch
-
     from ..checkpoints import load_source
     from ..methods.extension import extend_independent, fold_new_classes
 
     generator = load_source(source)[0]
+
+    def count(params) -> int:
+        return int(sum(p.numel() for p in params))
+
     rows = []
     for m in class_counts:
         names = [f"new-{i}" for i in range(m)]
         ours = kt.extend_with_transfer(generator, names)
-        bsa = extend_independent(generator, names)
-        count = lambda params: int(sum(p.numel() for p in params))  # noqa: E731
-        rows.append({"new classes": m, "BSA-style rows": count(bsa.rows_parameters()),
+        rows.append({"new classes": m,
+                     "BSA-style rows": count(extend_independent(generator, names).rows_parameters()),
                      "cGANTransfer (training)": count(ours.rows_parameters()),
                      "cGANTransfer (folded, inference)": count(fold_new_classes(ours).rows_parameters()),
                      "frozen G": count(generator.parameters())})
-        del ours, bsa
-    torch.cuda.empty_cache() if torch.cuda.is_available() else None
     return pd.DataFrame(rows)
 
 

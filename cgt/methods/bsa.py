@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..nn import Generator
+from ..nn.biggan import truncated_normal  # noqa: F401  (BSA samples with it)
 from ..nn.layers import ConditionalBatchNorm2d
 
 
@@ -130,14 +131,6 @@ def perceptual_distance(features, fake: torch.Tensor, real: torch.Tensor,
     """Σ_l λ_l · mean |C_l(x) − C_l(G)| over the layers ``features(x)`` returns."""
     fake_layers, real_layers = features(fake), features(real)
     return sum(w * (f - r).abs().mean() for w, f, r in zip(weights, fake_layers, real_layers))
-
-
-def truncated_normal(n: int, dim: int, threshold: float, generator=None) -> torch.Tensor:
-    """N(0, I) samples with every entry resampled until |z| ≤ ``threshold`` (not rescaled)."""
-    z = torch.randn(n, dim, generator=generator)
-    while (bad := z.abs() > threshold).any():
-        z[bad] = torch.randn(int(bad.sum()), generator=generator)
-    return z
 
 
 def bsa_loss(model: AdaptedGenerator, images: torch.Tensor, index: torch.Tensor, features,

@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ..nn import Generator
-from .extension import ExtendedGenerator, NewClassRows
+from .extension import ExtendedGenerator, IndependentRows, NewClassRows, rows_and_discriminator
 
 
 @dataclass(frozen=True)
@@ -207,9 +207,7 @@ def transfer_penalty(generator: ExtendedGenerator) -> torch.Tensor:
     return config.lambda_r * residual + config.lambda_s * sparsity
 
 
-def bn_stage_parameters(generator: ExtendedGenerator, discriminator: nn.Module):
-    """What trains in the BN stage: the transfer blocks (and z copies) in G, all of D."""
-    return generator.rows_parameters(), list(discriminator.parameters())
+bn_stage_parameters = rows_and_discriminator  # the BN stage: transfer blocks (and z copies), all of D
 
 
 def finetune_stage(generator: ExtendedGenerator) -> ExtendedGenerator:
@@ -236,8 +234,6 @@ def finetune_parameters(generator: ExtendedGenerator, discriminator: nn.Module):
 def pseudo_class_generator(generator: ExtendedGenerator) -> ExtendedGenerator:
     """Fig. 8: a copy whose new classes are the N pseudo-classes (the updated prior
     rows taken directly, no scores, no residuals)."""
-    from .extension import IndependentRows
-
     names = [f"pseudo-{name}" for name in generator.cfg.class_names[:generator.num_old]]
     blocks = transfer_blocks(generator)
 

@@ -62,7 +62,8 @@ def old_class_rows(bn: ConditionalBatchNorm2d, shared: nn.Embedding | None) -> t
 
     Table form: the tables themselves.  Linear form (BigGAN's shared embedding):
     the class columns of the maps applied to every class embedding,
-    ``W[:, :S] · shared.T`` (REFERENCE §1), without the z columns.
+    ``W[:, :S] · shared.T`` (as the official code initialises its prior), without the z
+    columns.
     """
     with torch.no_grad():
         if bn.num_classes:
@@ -79,7 +80,7 @@ class ExtendedBatchNorm(nn.Module):
     Old classes (label < N) go through the untouched pretrained layer, so their
     outputs stay exactly what they were.  New classes take ``gain_offset + rows``
     and ``rows`` from the two rows modules; with BigGAN's hierarchical z a
-    trainable copy of the z columns adds its per-sample term (REFERENCE §1).
+    trainable copy of the z columns adds its per-sample term (as in the official code).
     """
 
     def __init__(self, base: ConditionalBatchNorm2d, num_old: int, new_gain: NewClassRows,
@@ -205,6 +206,11 @@ class ExtendedGenerator(Generator):
         rows = {id(p) for p in self.rows_parameters()}
         old_tables = {id(p) for layer in self.extended_layers for p in layer.base.parameters()}
         return [p for p in self.parameters() if id(p) not in rows and id(p) not in old_tables]
+
+
+def rows_and_discriminator(generator: ExtendedGenerator, discriminator: nn.Module):
+    """What a BN-stage method trains: G's new-class rows (and z copies) and all of D."""
+    return generator.rows_parameters(), list(discriminator.parameters())
 
 
 def extend_independent(generator: Generator, new_class_names: list[str],

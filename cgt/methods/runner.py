@@ -9,7 +9,6 @@ resumed when interrupted) and keeps the generator with the best FID in
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 from dataclasses import asdict, dataclass, replace
@@ -24,7 +23,7 @@ from ..nn import Discriminator, GANConfig, Generator
 from ..runs import RunRecord, run_once
 from ..train import TrainConfig, all_parameters, fast_path, train_gan
 from . import cgantransfer as kt
-from .extension import extend_discriminator, extend_independent
+from .extension import extend_discriminator, extend_independent, rows_and_discriminator
 
 METHODS = ("scratch", "transfergan", "bsa", "cgantransfer", "finetune")
 DESCRIPTIONS = {
@@ -74,7 +73,7 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}'; valid: {', '.join(METHODS)}")
     torch.manual_seed(task.seed)
-    source_g, source_d = (copy.deepcopy(m) for m in _source(task.source))
+    source_g, source_d = _source(task.source)  # the extension functions copy what they change
     new = list(task.classes)
     if method == "scratch":
         cfg = GANConfig(**{**source_g.cfg.to_dict(), "num_classes": len(new), "class_names": new})
@@ -86,7 +85,7 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
         return generator, discriminator, all_parameters, None, offset
     if method == "bsa":
         generator = extend_independent(source_g, new, frozen_body=True)
-        return generator, discriminator, _rows_and_discriminator, None, offset
+        return generator, discriminator, rows_and_discriminator, None, offset
     if method == "cgantransfer":
         generator = kt.extend_with_transfer(source_g, new, transfer or kt.TransferConfig())
         return generator, discriminator, kt.bn_stage_parameters, kt.transfer_penalty, offset
@@ -98,12 +97,8 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
 @functools.lru_cache(maxsize=2)
 def _source(name: str):
     """A source model loaded once per process (building its spectral norms costs seconds);
-    callers get deep copies."""
+    never modified: class extension and fine-tuning work on copies."""
     return load_source(name)
-
-
-def _rows_and_discriminator(generator, discriminator):
-    return generator.rows_parameters(), list(discriminator.parameters())
 
 
 def fid_evaluator(task: TransferTask, samples: int, sample_classes=None):

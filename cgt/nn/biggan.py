@@ -80,6 +80,16 @@ def imagenet128_config(num_classes: int = 1000) -> GANConfig:
                      shared_dim=128, hier=True, attention=64, d_attention=64, init="ortho")
 
 
+def truncated_normal(n: int, dim: int, threshold: float | None, generator=None) -> torch.Tensor:
+    """N(0, I) samples on the CPU; with ``threshold`` every entry beyond ±threshold is
+    resampled until none is (the truncation trick: resampled, not rescaled)."""
+    z = torch.randn(n, dim, generator=generator)
+    if threshold is not None:
+        while (bad := z.abs() > threshold).any():
+            z[bad] = torch.randn(int(bad.sum()), generator=generator)
+    return z
+
+
 class GBlock(nn.Module):
     """BN → ReLU → upsample → conv → BN → ReLU → conv, plus an upsampled 1×1 shortcut."""
 
@@ -154,10 +164,7 @@ class Generator(nn.Module):
         """z ~ N(0, I) (optionally truncated to ±truncation) and labels cycling over ``classes``
         (from position ``start`` of the cycle, so batches can continue one another)."""
         device = device or next(self.parameters()).device
-        z = torch.randn(n, self.cfg.dim_z, generator=generator, device="cpu")
-        if truncation is not None:
-            while (bad := z.abs() > truncation).any():  # resample, do not rescale
-                z[bad] = torch.randn(int(bad.sum()), generator=generator)
+        z = truncated_normal(n, self.cfg.dim_z, truncation, generator)
         y = None
         if self.cfg.num_classes:
             pool = torch.as_tensor(list(range(self.cfg.num_classes)) if classes is None else classes)
