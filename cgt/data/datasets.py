@@ -65,9 +65,11 @@ def load(name: str, split: str = "train", size: int = 32, tiny: bool = False) ->
     """
     if name in REAL_DATASETS:
         return load_real(name, split, size)
+    if name == "emoji_faces":
+        return emoji_faces(split, size, tiny)
     if name not in _build.DATASETS:
         raise KeyError(f"unknown dataset '{name}'; valid: "
-                       f"{', '.join(_build.DATASETS + tuple(REAL_DATASETS))}")
+                       f"{', '.join(_build.DATASETS + tuple(DERIVED_DATASETS) + tuple(REAL_DATASETS))}")
     if split not in ("train", "test"):
         raise ValueError(f"unknown split '{split}'; valid: train, test")
     _build.build([name], size=size, tiny=tiny, progress=False)
@@ -78,6 +80,22 @@ def load(name: str, split: str = "train", size: int = 32, tiny: bool = False) ->
     if "emoji" in info:
         info = {**info, **info.pop("emoji")[split]}
     return ImageSet(images, labels, meta["classes"], name, info)
+
+
+DERIVED_DATASETS = {
+    "emoji_faces": "the emoji of the Unicode face-* subgroups as one class 'face' (Noto in "
+                   "train, EmojiOne in test): BSA's anime-face analogue",
+}
+
+
+def emoji_faces(split: str = "train", size: int = 32, tiny: bool = False) -> ImageSet:
+    """The face emoji only, one class: the colour target of the BSA chapter."""
+    emoji = load("emoji", split, size, tiny)
+    keep = np.array([i for i, group in enumerate(emoji.info["subgroups"]) if group.startswith("face-")],
+                    dtype=np.int64)
+    info = {k: [v[i] for i in keep] if isinstance(v, list) and len(v) == len(emoji) else v
+            for k, v in emoji.info.items()}
+    return ImageSet(emoji.images[keep], np.zeros(len(keep), np.int64), ["face"], "emoji_faces", info)
 
 
 def class_index(dataset: ImageSet, names) -> list[int]:

@@ -15,13 +15,14 @@ and an ℓ2 pull of (γ, β) towards (1, 0).  No discriminator.
 from __future__ import annotations
 
 import copy
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..nn import Generator
-from ..nn.biggan import truncated_normal  # noqa: F401  (BSA samples with it)
+from ..nn.biggan import truncated_normal
 from ..nn.layers import ConditionalBatchNorm2d
 
 
@@ -49,13 +50,19 @@ class AdaptedBatchNorm(nn.Module):
         self.base, self.reset_class = base, reset_class
         channels = base.num_features
         self.adapt = ScaleShift(channels)
+        self.blend = 1.0  # 0: the source layer as it was, 1: the adapted one (§5.7 morphing)
 
     def forward(self, x: torch.Tensor, cond=None) -> torch.Tensor:
-        if isinstance(self.base, ConditionalBatchNorm2d):
+        conditional = isinstance(self.base, ConditionalBatchNorm2d)
+        if conditional:
             h = self.base.norm(x) if self.reset_class or not self.base.conditional else self.base(x, cond)
         else:
             h = self.base(x)
-        return self.adapt(h)
+        adapted = self.adapt(h)
+        if self.blend == 1.0:
+            return adapted
+        source = self.base(x, cond) if conditional else self.base(x)
+        return torch.lerp(source, adapted, self.blend)
 
 
 class AdaptedGenerator(nn.Module):
@@ -86,6 +93,7 @@ class AdaptedGenerator(nn.Module):
         self.first = ScaleShift(channels)  # the extra pair after the first linear layer
         self.adapters.insert(0, self.first)
         self.latents = nn.Parameter(torch.zeros(num_images, self.cfg.dim_z))
+        self.blend = 1.0
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -101,11 +109,33 @@ class AdaptedGenerator(nn.Module):
             y = torch.full((len(z),), self.class_label, dtype=torch.long, device=z.device)
         z0, conds = g.conditioning(z, y)
         h = g.linear(z0).view(z.shape[0], -1, self.cfg.bottom_width, self.cfg.bottom_width)
-        h = self.first(h)
+        h = torch.lerp(h, self.first(h), self.blend) if self.blend != 1.0 else self.first(h)
         for stage, cond in zip(g.blocks, conds):
             for layer in stage:
                 h = layer(h, cond)
         return torch.tanh(g.output_layer(h))
+
+    def sample_inputs(self, n: int, classes=None, generator=None, device=None,
+                      truncation: float | None = None, start: int = 0):
+        """z from the truncated normal (BSA samples at ±0.3 or ±0.4); no labels: the
+        adapted domain is one class.  Lets :func:`cgt.metrics.generate` sample it."""
+        device = device or self.latents.device
+        return truncated_normal(n, self.cfg.dim_z, truncation, generator).to(device), None
+
+    @contextmanager
+    def morphing(self, t: float):
+        """Inside the block every adapted layer outputs (1 − t)·source + t·adapted
+        (§5.7, Fig. 14): t = 0 is the source generator exactly, t = 1 the new domain."""
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"morphing weight must lie in [0, 1], got {t}")
+        layers = [self] + [m for m in self.modules() if isinstance(m, AdaptedBatchNorm)]
+        for layer in layers:
+            layer.blend = float(t)
+        try:
+            yield self
+        finally:
+            for layer in layers:
+                layer.blend = 1.0
 
     def reconstruct(self, index: torch.Tensor, noise: float = 0.0) -> torch.Tensor:
         z = self.latents[index]
@@ -126,27 +156,56 @@ def scale_shift_regulariser(adapters) -> torch.Tensor:
     return sum(((a.gamma - 1) ** 2).mean() + (a.beta ** 2).mean() for a in adapters)
 
 
-def perceptual_distance(features, fake: torch.Tensor, real: torch.Tensor,
-                        weights: list[float]) -> torch.Tensor:
-    """Σ_l λ_l · mean |C_l(x) − C_l(G)| over the layers ``features(x)`` returns."""
-    fake_layers, real_layers = features(fake), features(real)
-    return sum(w * (f - r).abs().mean() for w, f, r in zip(weights, fake_layers, real_layers))
-
-
 def bsa_loss(model: AdaptedGenerator, images: torch.Tensor, index: torch.Tensor, features,
              layer_weights: list[float], lambda_z: float = 0.1, lambda_bn: float = 0.02,
-             noise: float = 0.01, reference_factor: int = 10) -> dict:
+             noise: float = 0.01, reference_factor: int = 10, encoder: nn.Module | None = None,
+             autocast=nullcontext) -> dict:
     """The four terms of Eq. (3) for one batch (``images`` in [-1, 1], ``index`` into the
-    latents); returns each term and their sum under ``"loss"``."""
-    fake = model.reconstruct(index, noise)
-    pixel = F.l1_loss(fake.float(), images)
-    perceptual = perceptual_distance(features, fake.float(), images, layer_weights)
-    reference = torch.randn(reference_factor * len(index), model.cfg.dim_z, device=images.device)
-    latent = chamfer_regulariser(model.latents[index], reference)
-    scale_shift = scale_shift_regulariser(model.adapters)
+    latents); returns each term and their sum under ``"loss"``.
+
+    With an ``encoder`` the codes are ``encoder(images)`` instead of the stored
+    latents (the paper's encoder-generator baseline, whose loss is L1 + perceptual
+    only: pass ``lambda_z = lambda_bn = 0``).  ``autocast`` wraps only the rendering
+    and the feature network; the losses are taken in fp32.
+    """
+    with autocast():
+        if encoder is None:
+            codes = model.latents[index]
+            fake = model(codes + noise * torch.randn_like(codes) if noise else codes)
+        else:
+            codes = encoder(images)
+            fake = model(codes)
+        fake = fake.float()
+        fake_layers, real_layers = features(fake), features(images)
+    pixel = F.l1_loss(fake, images)
+    perceptual = sum(w * (f.float() - r.float()).abs().mean()
+                     for w, f, r in zip(layer_weights, fake_layers, real_layers))
+    zero = images.new_zeros(())
+    latent = zero
+    if lambda_z:
+        reference = torch.randn(reference_factor * len(index), model.cfg.dim_z, device=images.device)
+        latent = chamfer_regulariser(codes.float(), reference)
+    scale_shift = scale_shift_regulariser(model.adapters) if lambda_bn else zero
     loss = pixel + perceptual + lambda_z * latent + lambda_bn * scale_shift
     return {"loss": loss, "pixel": pixel, "perceptual": perceptual, "latent": latent,
             "scale_shift": scale_shift}
+
+
+class Encoder(nn.Module):
+    """The encoder-generator baseline's small encoder (§5.2): three strided convolutions
+    and a linear map from an image to a latent code."""
+
+    def __init__(self, channels: int, dim_z: int, resolution: int = 32, width: int = 32):
+        super().__init__()
+        layers, cin = [], channels
+        for cout in (width, 2 * width, 4 * width):
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2)]
+            cin = cout
+        self.trunk = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Linear(cin * (resolution // 8) ** 2, dim_z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(x))
 
 
 def classifier_layers(network: nn.Module):
@@ -188,6 +247,7 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
             lr_first: float | None = None, decay_every: int | None = None, decay: float = 0.2,
             lambda_z: float = 0.1, lambda_bn: float = 0.02, seed: int = 0,
             also_train: str | None = None, lr_body: float = 1e-4,
+            encoder: nn.Module | None = None, lr_encoder: float = 1e-3, precision: str = "auto",
             evaluate=None, eval_every: int = 0, progress: bool = True) -> list[dict]:
     """Optimise Eq. (3) with Adam (0.9, 0.999): every learning rate × ``decay`` every
     ``decay_every`` iterations (the official schedule: 0.2 every 3,000 of 10,000).
@@ -195,17 +255,34 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
     ``lr_first`` also trains the first linear layer at that (tiny) rate, as the
     official BigGAN variant does.  ``also_train`` (``"first"``, ``"last"`` or
     ``"all"``) adds generator weights at ``lr_body``: the paper's comparison of the
-    same loss updating the first layer, the last layers or everything (§5.2).  Returns the loss terms (and metrics, when
-    ``evaluate(model, iteration)`` is given) every ``eval_every`` iterations.
+    same loss updating the first layer, the last layers or everything (§5.2).
+    ``encoder`` replaces the per-image latents by an encoder trained at ``lr_encoder``
+    (the encoder-generator baseline).  ``precision`` is the training loop's fast-path
+    switch (bf16 autocast where it helps, ``"fp32"`` to force full precision).
+    Returns the loss terms (and metrics, when ``evaluate(model, iteration)`` is
+    given) every ``eval_every`` iterations.
     """
     from tqdm import tqdm
 
+    from ..train import DivergenceError, fast_path
+
     if len(images) != len(model.latents):
         raise ValueError(f"{len(images)} images but {len(model.latents)} latent codes")
+    if iterations < 1 or batch_size < 1:
+        raise ValueError(f"iterations and batch_size must be positive, got {iterations}, {batch_size}")
     device = images.device
     model.to(device).train()
-    groups = [{"params": model.adapter_parameters(), "lr": lr_adapters},
-              {"params": [model.latents], "lr": lr_latents}]
+    dtype, _ = fast_path(device, precision)
+
+    def autocast():
+        return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+    groups = [{"params": model.adapter_parameters(), "lr": lr_adapters}]
+    if encoder is None:
+        groups.append({"params": [model.latents], "lr": lr_latents})
+    else:
+        encoder.to(device).train()
+        groups.append({"params": list(encoder.parameters()), "lr": lr_encoder})
     if lr_first:
         first = list(model.generator.linear.parameters())
         for p in first:
@@ -226,14 +303,12 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
     for iteration in tqdm(range(1, iterations + 1), desc="bsa", leave=False, **quiet):
         index = torch.randperm(len(images), generator=rng)[:batch_size].to(device)
         terms = bsa_loss(model, images[index], index, features, layer_weights,
-                         lambda_z=lambda_z, lambda_bn=lambda_bn)
+                         lambda_z=lambda_z, lambda_bn=lambda_bn, encoder=encoder, autocast=autocast)
         optimiser.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimiser.step()
         schedule.step()
         if not torch.isfinite(terms["loss"]):
-            from ..train import DivergenceError
-
             raise DivergenceError(f"the BSA loss became {terms['loss'].item()} at iteration {iteration}")
         if eval_every and (iteration % eval_every == 0 or iteration == iterations):
             entry = {"iteration": iteration, **{k: float(v.detach()) for k, v in terms.items()}}
@@ -244,7 +319,35 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
                 model.train()
             history.append(entry)
     model.eval()
+    if encoder is not None:
+        encoder.eval()
     return history
+
+
+class NormalisedScaleShift(ScaleShift):
+    """A discriminator's per-channel scale/shift, the scale divided by max |γ| so the
+    layer cannot raise D's Lipschitz constant (TransferGAN scale-and-shift, §5.2)."""
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        gamma = self.gamma / self.gamma.abs().max().clamp_min(1e-8)
+        return h * gamma[None, :, None, None].to(h.dtype) + self.beta[None, :, None, None].to(h.dtype)
+
+
+def with_scale_shift(discriminator: nn.Module) -> nn.Module:
+    """``discriminator`` (modified in place) with a :class:`NormalisedScaleShift` after
+    every residual block, starting at the identity."""
+    for stage in discriminator.blocks:
+        channels = stage[0].conv2.weight.shape[0]
+        stage.append(NormalisedScaleShift(channels).to(stage[0].conv2.weight.device))
+    return discriminator
+
+
+def adversarial_scale_shift_parameters(generator: nn.Module, discriminator: nn.Module):
+    """TransferGAN (scale and shift): G's new-class scale/shift rows; D's scale/shift
+    pairs and its projection embedding (whose new row is the target class)."""
+    d_params = [p for m in discriminator.modules() if isinstance(m, NormalisedScaleShift)
+                for p in m.parameters()]
+    return generator.rows_parameters(), d_params + list(discriminator.embed.parameters())
 
 
 VGG16_VARIABLE = "CGT_VGG16"

@@ -22,13 +22,16 @@ from ..metrics import extract_features, fid_from_features, generate, kmmd, real_
 from ..nn import Discriminator, GANConfig, Generator
 from ..runs import RunRecord, run_once
 from ..train import TrainConfig, all_parameters, fast_path, train_gan
+from . import bsa
 from . import cgantransfer as kt
 from .extension import extend_discriminator, extend_independent, rows_and_discriminator
 
-METHODS = ("scratch", "transfergan", "bsa", "cgantransfer", "finetune")
+METHODS = ("scratch", "transfergan", "transfergan-ss", "bsa", "cgantransfer", "finetune")
 DESCRIPTIONS = {
     "scratch": "a fresh G and D trained on the target images only",
     "transfergan": "TransferGAN: every weight of the pretrained G and D fine-tuned, new class rows added",
+    "transfergan-ss": "TransferGAN (scale and shift): frozen G and D, adversarially trained "
+                      "scale/shift in both (BSA's Fig. 4 baseline)",
     "bsa": "BSA-style class extension: frozen G, an independent scale/shift per new class and layer",
     "cgantransfer": "cGANTransfer: frozen G, new classes as learned combinations of old ones (Eq. 5–7)",
     "finetune": "Table 3: after cGANTransfer, scores and prior frozen, residuals and G's body tuned",
@@ -86,6 +89,10 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
     if method == "bsa":
         generator = extend_independent(source_g, new, frozen_body=True)
         return generator, discriminator, rows_and_discriminator, None, offset
+    if method == "transfergan-ss":
+        generator = extend_independent(source_g, new, frozen_body=True)
+        return (generator, bsa.with_scale_shift(discriminator), bsa.adversarial_scale_shift_parameters,
+                None, offset)
     if method == "cgantransfer":
         generator = kt.extend_with_transfer(source_g, new, transfer or kt.TransferConfig())
         return generator, discriminator, kt.bn_stage_parameters, kt.transfer_penalty, offset
