@@ -6,7 +6,9 @@ kept in ``tests/expected/<chapter>.json`` and put into a generated ``.ipynb``
 under ``_build/nbval`` before nbval runs it.  After a deliberate change, record
 them again with::
 
-    .venv/bin/python tests/chapter_notebooks.py --record
+    .venv/bin/python tests/chapter_notebooks.py --record [chapter ...]
+
+(all chapters, or only the named ones, e.g. ``bsa``).
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def pytest_collect_file(file_path, parent):
     return None
 
 
-def record() -> None:
+def record(only=()) -> None:
     """Execute every chapter (smoke) and store the outputs of its checked cells."""
     import papermill
 
@@ -83,7 +85,7 @@ def record() -> None:
     os.environ.setdefault("CGT_RUNS_DIR", str(ROOT / "_build" / "runs-nbval"))
     EXPECTED.mkdir(exist_ok=True)
     for source in sorted((ROOT / "book").glob("*.md")):
-        if not is_chapter(source):
+        if not is_chapter(source) or (only and source.stem not in only):
             continue
         executed = papermill.execute_notebook(jupytext.read(source), None,
                                               parameters={"profile": "smoke"},
@@ -96,6 +98,6 @@ def record() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--record"]:
+    if sys.argv[1:2] != ["--record"]:
         raise SystemExit(__doc__)
-    record()
+    record(sys.argv[2:])

@@ -87,7 +87,7 @@ def test_fitting_reduces_the_reconstruction_loss_and_rejects_mismatched_codes():
 
 
 @pytest.mark.parametrize("part", ["first", "last", "all"])
-def test_comparison_methods_also_update_the_chosen_weights(part):
+def test_comparison_methods_update_the_chosen_weights_instead_of_scale_shift(part):
     generator = small_generator()
     adapted = bsa.AdaptedGenerator(generator, num_images=2)
     network = nn.Module()
@@ -97,6 +97,8 @@ def test_comparison_methods_also_update_the_chosen_weights(part):
                 iterations=2, batch_size=2, also_train=part, lr_body=1e-2, progress=False)
     changed = {n for n, p in adapted.generator.named_parameters() if not torch.equal(p, before[n])}
     adapters = {n for n in before if ".adapt." in n}
+    assert not changed & adapters  # the scale/shift stay at the identity
+    assert torch.equal(adapted.first.gamma, torch.ones_like(adapted.first.gamma))
     body_changed = changed - adapters
     if part == "first":
         assert body_changed and all(n.startswith("linear.") for n in body_changed)
@@ -126,3 +128,74 @@ def test_calibrated_weights_equalise_layers_and_unknown_networks_are_refused(mon
         bsa.perceptual_features("vgg16")
     name, cgt_features = bsa.perceptual_features("auto")
     assert name == "cgt-featnet" and len(cgt_features(images)) == 8
+
+
+def test_morphing_blends_from_the_exact_source_to_the_adapted_generator():
+    generator = small_generator()
+    adapted = bsa.AdaptedGenerator(generator, num_images=2)
+    with torch.no_grad():
+        for pair in adapted.adapters:
+            pair.gamma.uniform_(0.5, 1.5)
+            pair.beta.normal_(0, 0.3)
+    z, y = torch.randn(6, 16), torch.tensor([0, 1, 2, 0, 1, 2])
+    with torch.no_grad():
+        adapted_out = adapted(z, y)
+        with adapted.morphing(0.0):
+            assert torch.equal(adapted(z, y), generator(z, y))
+        with adapted.morphing(1.0):
+            assert torch.equal(adapted(z, y), adapted_out)
+        with adapted.morphing(0.5):
+            halfway = adapted(z, y)
+        assert not torch.equal(halfway, adapted_out) and not torch.equal(halfway, generator(z, y))
+        assert torch.equal(adapted(z, y), adapted_out)  # the blend is restored on exit
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        with adapted.morphing(1.5):
+            pass
+
+
+def test_encoder_baseline_trains_encoder_and_scale_shift_but_not_the_codes():
+    adapted = bsa.AdaptedGenerator(small_generator(), num_images=3).train()
+    encoder = bsa.Encoder(1, 16)
+    network = nn.Module()
+    network.trunk = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    images = torch.rand(3, 1, 32, 32) * 2 - 1
+    terms = bsa.bsa_loss(adapted, images, torch.arange(3), bsa.classifier_layers(network), [1.0],
+                         lambda_z=0.0, lambda_bn=0.0, encoder=encoder)
+    terms["loss"].backward()
+    assert terms["latent"].item() == 0.0 and terms["scale_shift"].item() == 0.0
+    assert terms["loss"].item() == pytest.approx(terms["pixel"].item() + terms["perceptual"].item())
+    assert all(p.grad is not None for p in encoder.parameters())
+    assert all(p.grad is not None for p in adapted.adapter_parameters())
+    assert adapted.latents.grad is None
+
+
+def test_adversarial_scale_shift_starts_at_identity_and_trains_only_its_pairs():
+    from cgt.methods.extension import extend_discriminator, extend_independent
+    from cgt.nn import Discriminator
+
+    generator = small_generator()
+    torch.manual_seed(2)
+    discriminator = extend_discriminator(Discriminator(generator.cfg).eval(), ["new"])
+    x, y = torch.rand(4, 1, 32, 32) * 2 - 1, torch.tensor([0, 1, 3, 3])
+    with torch.no_grad():
+        before = discriminator(x, y)
+        wrapped = bsa.with_scale_shift(discriminator)
+        assert torch.allclose(wrapped(x, y), before, atol=1e-6)
+        pair = next(m for m in wrapped.modules() if isinstance(m, bsa.NormalisedScaleShift))
+        pair.gamma.mul_(5.0)  # a uniform scale-up is divided away: D's Lipschitz bound holds
+        assert torch.allclose(wrapped(x, y), before, atol=1e-6)
+    extended = extend_independent(generator, ["new"], frozen_body=True)
+    g_params, d_params = bsa.adversarial_scale_shift_parameters(extended, wrapped)
+    assert {id(p) for p in g_params} == {id(p) for p in extended.rows_parameters()}
+    pairs = [p for m in wrapped.modules() if isinstance(m, bsa.NormalisedScaleShift) for p in m.parameters()]
+    assert len(pairs) == 2 * len(wrapped.blocks)
+    assert {id(p) for p in d_params} == {id(p) for p in pairs} | {id(p) for p in wrapped.embed.parameters()}
+
+
+def test_emoji_faces_are_the_face_subgroups_as_one_class():
+    from cgt import data
+
+    faces = data.load("emoji_faces", tiny=True)
+    assert faces.classes == ["face"] and set(faces.labels) == {0}
+    assert len(faces) > 25 and all(group.startswith("face-") for group in faces.info["subgroups"])
+    assert faces.channels == 3

@@ -227,7 +227,7 @@ def classifier_layers(network: nn.Module):
 
 
 def body_parameters(model: AdaptedGenerator, part: str) -> list[nn.Parameter]:
-    """The generator weights a comparison method also updates: the first linear layer
+    """The generator weights a comparison method updates: the first linear layer
     (``first``), the last block and output layer (``last``) or every weight (``all``)."""
     g = model.generator
     adapters = {id(p) for p in model.adapter_parameters()}
@@ -254,8 +254,9 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
 
     ``lr_first`` also trains the first linear layer at that (tiny) rate, as the
     official BigGAN variant does.  ``also_train`` (``"first"``, ``"last"`` or
-    ``"all"``) adds generator weights at ``lr_body``: the paper's comparison of the
-    same loss updating the first layer, the last layers or everything (§5.2).
+    ``"all"``) trains those generator weights at ``lr_body`` *instead of* the
+    scale/shift, which stay at the identity: the paper's comparison of the same
+    loss updating the first layer, the last layers or everything (§5.2).
     ``encoder`` replaces the per-image latents by an encoder trained at ``lr_encoder``
     (the encoder-generator baseline).  ``precision`` is the training loop's fast-path
     switch (bf16 autocast where it helps, ``"fp32"`` to force full precision).
@@ -277,7 +278,7 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
     def autocast():
         return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
-    groups = [{"params": model.adapter_parameters(), "lr": lr_adapters}]
+    groups = [] if also_train else [{"params": model.adapter_parameters(), "lr": lr_adapters}]
     if encoder is None:
         groups.append({"params": [model.latents], "lr": lr_latents})
     else:
