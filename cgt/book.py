@@ -128,6 +128,9 @@ def stage(profile: str, executed: Path, top: Path) -> Path:
     for page in pages(top):
         source = top / f"{page}.md"
         if is_notebook(source):
+            if not (executed / f"{page}.ipynb").exists():
+                raise ChapterFailed(f"chapter '{page}' has no {profile} execution to render yet: "
+                                    f"build once without --only (make book PROFILE={profile})")
             shutil.copy2(executed / f"{page}.ipynb", staging / f"{page}.ipynb")
         else:
             shutil.copy2(source, staging / f"{page}.md")

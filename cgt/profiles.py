@@ -58,7 +58,8 @@ SIZES = {
     # BSA (Fig. 4-10, §5.7). Every method gets the same iterations and batch. In the
     # short quick runs the same-loss methods train scale/shift and codes at 0.1 (the
     # official 0.03 is meant for 10,000 steps: at 300 the emoji reconstructions stayed
-    # flat discs and the faces one mean face), decaying by 0.2 once at ``decay_at``.
+    # flat discs and the faces one mean face), decaying by 0.2 once at ``decay_at``, after
+    # a linear ``warmup`` (without it 0.1 left 50 faces stuck at the source's output).
     # Samples are shown at the paper's ±``truncation``; scores use ±``score_truncation``
     # (see the chapter's truncation sweep). ``perceptual``: the network behind Eq. (3)'s
     # second term (auto: VGG16 from CGT_VGG16 when present, else the cgt network).
@@ -72,7 +73,7 @@ SIZES = {
                   "sources": ["random", "fashion8", "animals"], "truncation": 0.3,
                   "score_truncation": 1.0, "truncations": [0.1, 0.3, 1.0, 2.0],
                   "lr_adapters": 0.1, "lr_latents": 0.1,
-                  "lr_body": 1e-4, "decay_at": 0.7, "lr_gan": 2e-4, "lr_rows": 3e-3,
+                  "lr_body": 1e-4, "decay_at": 0.7, "warmup": 0, "lr_gan": 2e-4, "lr_rows": 3e-3,
                   "perceptual": "auto", "perceptual_weight": 1.0, "interpolation_steps": 6},
         "quick": {"tiny": False, "iterations": 200, "batch_size": 10, "eval_every": 100,
                   "eval_samples": 500, "focus_shots": 25, "shots": [25, 50, 100],
@@ -82,7 +83,8 @@ SIZES = {
                   "size_methods": ["bsa", "transfergan", "update-all"],
                   "sources": ["random", "fashion8", "animals"], "truncation": 0.3,
                   "score_truncation": 1.0, "truncations": [0.1, 0.2, 0.3, 0.5, 1.0, 2.0],
-                  "lr_adapters": 0.1, "lr_latents": 0.1, "lr_body": 1e-4, "decay_at": 0.7, "lr_gan": 2e-4,
+                  "lr_adapters": 0.1, "lr_latents": 0.1, "lr_body": 1e-4, "decay_at": 0.7,
+                  "warmup": 20, "lr_gan": 2e-4,
                   "lr_rows": 3e-3, "perceptual": "auto", "perceptual_weight": 1.0,
                   "interpolation_steps": 8},
         "paper": {"tiny": False, "iterations": 10000, "batch_size": 25, "eval_every": 500,
@@ -94,7 +96,8 @@ SIZES = {
                   "size_methods": ["bsa", "transfergan", "update-all"],
                   "sources": ["random", "fashion8", "animals"], "truncation": 0.3,
                   "score_truncation": 1.0, "truncations": [0.1, 0.2, 0.3, 0.5, 1.0, 2.0],
-                  "lr_adapters": 0.03, "lr_latents": 0.03, "lr_body": 1e-4, "decay_at": 0.3, "lr_gan": 2e-4,
+                  "lr_adapters": 0.03, "lr_latents": 0.03, "lr_body": 1e-4, "decay_at": 0.3,
+                  "warmup": 0, "lr_gan": 2e-4,
                   "lr_rows": 2e-4, "perceptual": "auto", "perceptual_weight": 1.0,
                   "interpolation_steps": 8},
     },

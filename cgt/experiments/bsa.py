@@ -143,7 +143,7 @@ def fit_supervised(method: str, t: Target, sizes, profile: str, progress: bool =
                               lr_adapters=sizes["lr_adapters"], lr_latents=sizes["lr_latents"],
                               decay_every=int(sizes["iterations"] * sizes["decay_at"]),
                               also_train=SUPERVISED[method], lr_body=sizes["lr_body"],
-                              encoder=encoder, seed=t.seed, evaluate=evaluate,
+                              encoder=encoder, seed=t.seed, warmup=sizes["warmup"], evaluate=evaluate,
                               eval_every=sizes["eval_every"], progress=progress, **lambdas)
         folder.mkdir(parents=True, exist_ok=True)
         torch.save(best.pop("state"), folder / "model.pt")

@@ -248,7 +248,7 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
             lambda_z: float = 0.1, lambda_bn: float = 0.02, seed: int = 0,
             also_train: str | None = None, lr_body: float = 1e-4,
             encoder: nn.Module | None = None, lr_encoder: float = 1e-3, precision: str = "auto",
-            evaluate=None, eval_every: int = 0, progress: bool = True) -> list[dict]:
+            warmup: int = 0, evaluate=None, eval_every: int = 0, progress: bool = True) -> list[dict]:
     """Optimise Eq. (3) with Adam (0.9, 0.999): every learning rate × ``decay`` every
     ``decay_every`` iterations (the official schedule: 0.2 every 3,000 of 10,000).
 
@@ -260,6 +260,9 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
     ``encoder`` replaces the per-image latents by an encoder trained at ``lr_encoder``
     (the encoder-generator baseline).  ``precision`` is the training loop's fast-path
     switch (bf16 autocast where it helps, ``"fp32"`` to force full precision).
+    ``warmup`` ramps every rate up linearly over that many first steps: at the
+    large rates a short run needs, a run started at full rate can stay stuck at
+    the source's output.
     Returns the loss terms (and metrics, when ``evaluate(model, iteration)`` is
     given) every ``eval_every`` iterations.
     """
@@ -295,8 +298,9 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
             p.requires_grad_(True)
         groups.append({"params": body, "lr": lr_body})
     optimiser = torch.optim.Adam(groups, betas=(0.9, 0.999), eps=1e-8)
-    schedule = torch.optim.lr_scheduler.StepLR(optimiser, decay_every or max(1, iterations * 3 // 10),
-                                               gamma=decay)
+    step = decay_every or max(1, iterations * 3 // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda i: min(1.0, (i + 1) / (warmup + 1)) * decay ** (i // step))
     rng = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     history = []
