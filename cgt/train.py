@@ -195,13 +195,15 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
               select_parameters: Callable = all_parameters,
               evaluate: Callable[[nn.Module, int], dict] | None = None,
               regulariser: Callable[[nn.Module], torch.Tensor] | None = None,
+              d_regulariser: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
               out_dir: str | Path | None = None, record: RunRecord | None = None,
               progress: bool = True) -> TrainResult:
     """Train ``generator`` against ``discriminator`` on ``images`` (N×C×H×W in [-1, 1]).
 
     ``select_parameters(G, D)`` returns the parameter lists that the two optimisers
     update (everything else stays frozen). ``regulariser(G)`` adds a term to the
-    generator loss (a method's sparsity or residual penalty). ``evaluate(G, it)``
+    generator loss (a method's sparsity or residual penalty); ``d_regulariser(D, real,
+    fake)`` one to the discriminator loss (CTF's self-supervision). ``evaluate(G, it)``
     returns metrics; the run keeps the G state with the lowest ``"fid"``.  With
     ``out_dir`` the loop checkpoints there and resumes from ``last.pt`` if present.
     """
@@ -290,6 +292,9 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
                         fake = generator(z, y)
                     real_logits, fake_logits = discriminator(real, y), discriminator(fake, y)
                 d_loss = hinge_d_loss(real_logits.float(), fake_logits.float())
+                if d_regulariser is not None:
+                    with autocast():
+                        d_loss = d_loss + d_regulariser(discriminator, real, fake)
                 (d_loss / config.accumulate).backward()
             opt_d.step()
         opt_g.zero_grad(set_to_none=True)

@@ -1,0 +1,105 @@
+"""Conditional Transferring Features: DCT, difference maps, pasted patches, CTF shapes."""
+
+import numpy as np
+import pytest
+import scipy.fft
+import torch
+
+from cgt.methods import ctf
+from cgt.nn import GANConfig, Generator
+
+
+def test_dct_matches_scipy_and_round_trips():
+    x = torch.randn(2, 3, 8, 16, dtype=torch.float64)
+    expected = scipy.fft.dctn(x.numpy(), type=2, norm="ortho", axes=(-2, -1))
+    assert np.allclose(ctf.dct2(x).numpy(), expected, atol=1e-12)
+    assert torch.allclose(ctf.idct2(ctf.dct2(x)), x, atol=1e-12)
+    c = ctf.dct_matrix(8, torch.float64)
+    assert torch.allclose(c @ c.T, torch.eye(8, dtype=torch.float64), atol=1e-12)
+
+
+def test_difference_maps_follow_eq_3_and_4_and_equal_pixel_differences():
+    torch.manual_seed(0)
+    current, previous = torch.randn(2, 5, 16, 16), torch.randn(2, 3, 8, 8)
+    dct = ctf.difference_maps(current, previous, "dct")
+    reference = ctf.upscale(previous, 16)
+    by_hand = torch.stack([sum(current[:, t] - reference[:, s] for s in range(3)) / 3 for t in range(5)], 1)
+    assert torch.allclose(dct, by_hand, atol=1e-5)
+    # the DCT is linear and orthonormal, so the "no DCT" ablation is the same map
+    assert torch.allclose(dct, ctf.difference_maps(current, previous, "pixel"), atol=1e-5)
+    with pytest.raises(ValueError, match="difference domain"):
+        ctf.difference_maps(current, previous, "fourier")
+
+
+def test_pasted_patches_land_where_their_boxes_say():
+    images = torch.zeros(6, 1, 32, 32)
+    donors = torch.arange(3 * 32 * 32, dtype=torch.float32).view(3, 1, 32, 32)
+    pasted, boxes = ctf.paste_patches(images, donors, torch.Generator().manual_seed(1))
+    assert boxes.shape == (6, 4)
+    for image, box in zip(pasted, boxes):
+        x0, y0, x1, y1 = (box * 32).round().long().tolist()
+        assert x1 - x0 == y1 - y0 == 8
+        inside = image[:, y0:y1, x0:x1]
+        assert (inside > 0).sum() >= inside.numel() - 1  # donor values (only one can be 0)
+        outside = image.clone()
+        outside[:, y0:y1, x0:x1] = 0
+        assert outside.abs().sum() == 0
+        # the patch is a contiguous piece of one donor: rows differ by 32, columns by 1
+        assert torch.all(inside[:, 1:, :] - inside[:, :-1, :] == 32)
+        assert torch.all(inside[:, :, 1:] - inside[:, :, :-1] == 1)
+    with pytest.raises(ValueError, match="donor"):
+        ctf.paste_patches(images, torch.zeros(2, 3, 32, 32))
+
+
+def small_networks(domain="dct"):
+    torch.manual_seed(0)
+    low_to_high = ctf.LowToHigh(1, classes=4, low_classes=3, width=16, noise_dim=8,
+                                noise_channels=2, ctf_channels=4, domain=domain)
+    cfg = GANConfig(resolution=32, channels=1, num_classes=4, ch=8, dim_z=16)
+    pool, labels = torch.rand(5, 1, 8, 8) * 2 - 1, torch.tensor([0, 1, 2, 0, 1])
+    return low_to_high, ctf.CTFGenerator(Generator(cfg), low_to_high, pool, labels)
+
+
+def test_ctf_shapes_at_every_block():
+    low_to_high, _ = small_networks()
+    low, g_low, c = torch.rand(3, 1, 8, 8) * 2 - 1, torch.tensor([0, 1, 2]), torch.tensor([3, 0, 1])
+    image, ctfs = low_to_high(low, g_low, c, low_to_high.sample_noise(3))
+    assert image.shape == (3, 1, 32, 32) and image.abs().max() <= 1
+    assert low_to_high.resolutions() == [16, 32]
+    assert [tuple(f.shape) for f in ctfs] == [(3, 16 + 4, 16, 16), (3, 16 + 4, 32, 32)]
+    # the embedded part depends on the class c and on the low-quality label g_L
+    _, other = low_to_high(low, torch.tensor([2, 2, 2]), c, low_to_high.sample_noise(3))
+    assert not torch.allclose(ctfs[0][:, 16:], other[0][:, 16:])
+    with pytest.raises(ValueError, match="z must be"):
+        low_to_high(low, g_low, c, torch.randn(3, 8))
+
+
+def test_gradients_reach_g_a_through_the_ctf_path_and_g_lh_stays_frozen():
+    low_to_high, generator = small_networks()
+    generator.train()
+    y = torch.tensor([0, 1, 2, 3])
+    ctfs = [f.requires_grad_(True) for f in generator.transferring_features(y)]
+    out = generator(torch.randn(4, 16), y, ctfs)
+    out.square().mean().backward()
+    assert all(f.grad is not None and f.grad.abs().sum() > 0 for f in ctfs)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.ctf_convs.parameters())
+    assert all(p.grad is None and not p.requires_grad for p in low_to_high.parameters())
+    assert not low_to_high.training  # frozen statistics too
+
+
+def test_box_discriminator_learns_where_the_patch_is():
+    torch.manual_seed(0)
+    cfg = GANConfig(resolution=32, channels=1, num_classes=4, ch=8)
+    discriminator = ctf.BoxDiscriminator(cfg)
+    images = torch.rand(16, 1, 32, 32) * 0.2 - 1
+    donors = torch.rand(8, 1, 32, 32) * 0.2 + 0.8  # bright patches on dark images
+    optimiser = torch.optim.Adam(discriminator.parameters(), 2e-3)
+    rng = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(60):
+        loss = ctf.self_supervision_loss(discriminator, images, donors, rng)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
