@@ -101,6 +101,43 @@ SIZES = {
                   "lr_rows": 2e-4, "perceptual": "auto", "perceptual_weight": 1.0,
                   "interpolation_steps": 8},
     },
+    # CTF (Table I, II, ablations). Table I: Fashion-MNIST, "entire" = per_class images
+    # per class, "fewer" = fraction of them, low-quality = other images of the classes
+    # down-sampled to low_size. Table II: Hanzi glyphs (12 fonts per character) with the
+    # real 8x8 digits as low-quality images. Phase 2 (and the baseline) run
+    # ``iterations`` steps; CTF's phase 1 runs ``phase1_iterations`` before it.
+    "ctf": {
+        "smoke": {"tiny": True, "ch": 8, "batch_size": 16, "lr_g": 2e-4, "lr_d": 2e-4,
+                  "iterations": 4, "phase1_iterations": 4, "eval_every": 2, "eval_samples": 64,
+                  "score_samples": 100, "lambda_ss": 1.0, "fraction": 0.65, "low_size": 8,
+                  "g_lh": {"width": 16, "noise_dim": 8, "noise_channels": 2, "ctf_channels": 4},
+                  "table1": {"dataset": "fashion_mnist", "classes": 10, "per_class": 20,
+                             "low": "downsampled", "low_count": 40},
+                  "table2": {"dataset": "hanzi", "classes": 10, "per_class": 12, "low": "digits",
+                             "low_count": 40}},
+        "quick": {"tiny": False, "ch": 16, "batch_size": 32, "lr_g": 2e-4, "lr_d": 2e-4,
+                  "iterations": 180, "phase1_iterations": 80, "eval_every": 90,
+                  "eval_samples": 250, "score_samples": 400, "lambda_ss": 1.0, "fraction": 0.65,
+                  "low_size": 8,
+                  "g_lh": {"width": 32, "noise_dim": 16, "noise_channels": 4, "ctf_channels": 8},
+                  "table1": {"dataset": "fashion_mnist", "classes": 10, "per_class": 100,
+                             "low": "downsampled", "low_count": 200},
+                  "table2": {"dataset": "hanzi", "classes": 100, "per_class": 12, "low": "digits",
+                             "low_count": 240}},
+        "paper": {"tiny": False, "ch": 32, "batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4,
+                  "iterations": 20000, "phase1_iterations": 10000, "eval_every": 1000,
+                  "eval_samples": 5000, "score_samples": 10000, "lambda_ss": 1.0, "fraction": 0.65,
+                  "low_size": 8,
+                  "g_lh": {"width": 64, "noise_dim": 32, "noise_channels": 4, "ctf_channels": 8},
+                  "table1": {"dataset": "fashion_mnist", "classes": 10, "per_class": 6000,
+                             "low": "downsampled", "low_count": 12000},
+                  "table2": {"dataset": "hanzi", "classes": 3755, "per_class": 12, "low": "digits",
+                             "low_count": 1440},
+                  # run when CGT_CIFAR10 points at torchvision's cifar-10-batches-py (the paper's
+                  # own Table I data: 32,500 + 10,000 images)
+                  "table1_real": {"dataset": "cifar10", "classes": 10, "per_class": 5000,
+                                  "low": "downsampled", "low_count": 10000}},
+    },
 }
 
 

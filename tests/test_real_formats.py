@@ -100,3 +100,21 @@ def test_real_datasets_load_by_name_from_their_variable(tmp_path, monkeypatch):
     assert not set(targets) & set(splits.CGANTRANSFER_CIFAR100["source_classes"])
     with pytest.raises(FileNotFoundError, match="CGT_PLACES365"):
         data.load("places365")
+
+
+def test_cifar10_loads_by_name_and_scores_without_a_classifier_head(tmp_path, monkeypatch):
+    import torch
+
+    from cgt.metrics.evaluate import score_generator
+    from cgt.nn import GANConfig, Generator
+
+    _write_cifar10(tmp_path, n=40)
+    monkeypatch.setenv("CGT_CIFAR10", str(tmp_path))
+    monkeypatch.setenv("CGT_DATA_CACHE", str(tmp_path / "cache"))
+    assert len(data.load("cifar10", "train")) == 200 and len(data.load("cifar10", "test")) == 40
+    torch.manual_seed(0)
+    names = [f"class{i}" for i in range(10)]
+    generator = Generator(GANConfig(channels=3, num_classes=10, ch=8, class_names=names))
+    scores = score_generator(generator, "cifar10", "test", names, n=50)
+    assert np.isfinite(scores["fid"]) and "no classifier head" in scores["classifier"]
+    assert "classifier_score" not in scores

@@ -57,6 +57,11 @@ class ImageSet:
         return x / 127.5 - 1.0
 
 
+def to_uint8(x) -> np.ndarray:
+    """The inverse of :meth:`ImageSet.to_tensor`: N×C×H×W in [-1, 1] → uint8 N×H×W×C."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
 def load(name: str, split: str = "train", size: int = 32, tiny: bool = False) -> ImageSet:
     """One split of an embedded dataset, built on first use.
 
@@ -160,6 +165,7 @@ def train_test(name: str, size: int = 32, tiny: bool = False) -> tuple[ImageSet,
 
 # Real datasets a user may have on disk: name -> (environment variable, expected layout).
 REAL_DATASETS = {
+    "cifar10": ("CGT_CIFAR10", "the folder holding torchvision's 'cifar-10-batches-py/'"),
     "cifar100": ("CGT_CIFAR100", "the folder holding torchvision's 'cifar-100-python/'"),
     "places365": ("CGT_PLACES365", "an ImageFolder tree root/<class>/<image> (e.g. the five "
                                    "Places365 classes of cGANTransfer's setup)"),
@@ -188,7 +194,7 @@ def load_real(name: str, split: str = "train", size: int = 32) -> ImageSet:
         variable, layout = REAL_DATASETS[name]
         raise FileNotFoundError(f"dataset '{name}' is not on this machine: set {variable} to "
                                 f"{layout}, or place it under <data cache>/real/{name}")
-    if name == "cifar100":
+    if name in ("cifar10", "cifar100"):
         images = load_cifar(root, split)
         return images if size == 32 else images.resized(size)
     if split != "train":

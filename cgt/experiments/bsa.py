@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from .. import data, paths
+from ..data import to_uint8
 from ..checkpoints import source_fingerprint
 from ..methods import bsa
 from ..methods.runner import TransferTask, _source, generator_targets, run_transfer
@@ -316,10 +317,6 @@ def source_disturbance(model: bsa.AdaptedGenerator, source: Generator, source_na
     return {"max_abs_difference": float((before - after).abs().max()),
             "source_fid_before": fid_from_features(real, extract_features(to_uint8(before))),
             "source_fid_after": fid_from_features(real, extract_features(to_uint8(after)))}
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 def verdict(yes: bool, partly: bool = False) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .. import data
-from .features import class_probabilities, extract_features, feature_network_id
+from .features import HEADS, class_probabilities, extract_features, feature_network_id
 from .scores import (classifier_score, conditional_accuracy, fid_from_features, inception_features,
                      inception_path, kid_from_features, kmmd, real_statistics)
 
@@ -52,8 +52,10 @@ def score_generator(generator, dataset: str, split: str = "train", classes=None,
         inception_real = real_statistics(dataset, split, tiny, names, features="inception")
         result["fid_inception"] = fid_from_features(
             inception_real["features"].astype(np.float64), inception_features(fake))
-    if labels is not None and names:
-        head = head or dataset
+    head = head or dataset
+    if labels is not None and names and head not in HEADS:
+        result["classifier"] = f"no classifier head for '{head}': no classifier score or accuracy"
+    elif labels is not None and names:
         full = data.load(dataset, split, tiny=tiny).classes
         intended = np.array([full.index(names[c]) for c in labels])
         probabilities = class_probabilities(fake, head)
