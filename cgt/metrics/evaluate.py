@@ -25,8 +25,7 @@ def generate(generator, n: int, classes=None, seed: int = 0, batch_size: int = 2
                                        truncation=truncation, start=start)
         if y is not None:
             labels.append(y.cpu().numpy())
-        x = generator(z, y).float().clamp(-1, 1)
-        images.append(((x + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+        images.append(data.to_uint8(generator(z, y)))
     return np.concatenate(images), (np.concatenate(labels) if labels else None)
 
 
