@@ -1,7 +1,9 @@
 """``python -m cgt <command>``: the project's command line.
 
 Commands:
-  pretrain <recipe>   train a source generator (recipes: see `python -m cgt pretrain --help`)
+  pretrain <recipe>   train a source generator (recipes: see `python -m cgt pretrain --help`);
+                      `torchrun --nproc_per_node N -m cgt pretrain <recipe>` trains it
+                      data-parallel over N processes (the global batch is the recipe's)
 """
 
 import argparse
@@ -36,6 +38,8 @@ def main(argv=None) -> None:
                      work_dir=args.work_dir,
                      checkpoint_every=args.checkpoint_every if args.work_dir else 0,
                      batch_size=args.batch_size)
+    if not entry:  # another process of a torchrun launch: rank 0 reports
+        return
     print(f"{args.recipe}: {entry['iterations']} iterations in {entry['wall_time_s']} s on "
           f"{entry['device']}; {entry['file']} ({entry['size_bytes'] / 1e6:.1f} MB) "
           f"sha256 {entry['sha256'][:16]}…")

@@ -1,8 +1,10 @@
 """``python -m cgt.bench`` (``make bench``): how fast the training path runs here.
 
-Prints, for the current machine: training-step throughput of the cGANTransfer
-setting (the 8-class 32×32 source model) on the naive path (fp32, NCHW) and the
-fast path (bf16 autocast + channels-last where supported), their ratio, the
+Prints, for the current machine: training-step throughput of two 32×32 settings,
+cGANTransfer's (the 8-class source model, BigGAN-style G and D) and CTF's phase 2
+(G_A reading the transferring features of a frozen G_LH, the box-regressing D and
+its self-supervision loss), on the naive path (fp32, NCHW) and the fast path
+(bf16 autocast + channels-last where supported), their ratio, the
 achieved FLOP/s (counted with ``torch.utils.flop_counter``) against a matmul
 peak measured in the same run, generator-sampling and feature-extraction
 throughput, and peak memory.  Every figure is the median of ``--repeats`` timings;
@@ -15,12 +17,14 @@ import argparse
 import resource
 import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import paths
+from .methods import ctf
 from .nn import Discriminator, GANConfig, Generator
 from .runs import device_description, write_json_atomic
 from .train import TrainConfig, fast_path, pick_device, train_gan
@@ -45,34 +49,61 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def setting(width: int) -> tuple[GANConfig, torch.Tensor, torch.Tensor]:
+@dataclass
+class Setting:
+    """Models, data and ``train_gan`` keywords of one benchmarked training step."""
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module
+    images: torch.Tensor
+    labels: torch.Tensor
+    train_kwargs: dict = field(default_factory=dict)
+
+
+def cgantransfer_setting(width: int) -> Setting:
     cfg = GANConfig(resolution=32, channels=1, num_classes=8, ch=width, dim_z=128, init="N02")
     images = torch.rand(512, 1, 32, 32) * 2 - 1
-    return cfg, images, torch.arange(512) % 8
+    return Setting(Generator(cfg), Discriminator(cfg), images, torch.arange(512) % 8)
 
 
-def step_flops(width: int, batch: int) -> float:
+def ctf_setting(width: int) -> Setting:
+    """Phase 2 of CTF at the paper profile's proportions (G_LH twice G_A's width)."""
+    cfg = GANConfig(resolution=32, channels=1, num_classes=10, ch=width, dim_z=128, init="N02")
+    images = torch.rand(512, 1, 32, 32) * 2 - 1
+    low, low_labels = torch.rand(256, 1, 8, 8) * 2 - 1, torch.arange(256) % 10
+    low_to_high = ctf.LowToHigh(1, 10, 10, width=2 * width, noise_dim=32, noise_channels=4,
+                                ctf_channels=8)
+    generator = ctf.CTFGenerator(Generator(cfg), low_to_high, low, low_labels)
+    return Setting(generator, ctf.BoxDiscriminator(cfg), images, torch.arange(512) % 10,
+                   {"select_parameters": ctf.select_conditional,
+                    "d_regulariser": ctf.self_supervision(images, weight=1.0)})
+
+
+SETTINGS = {"cGANTransfer": cgantransfer_setting, "CTF": ctf_setting}
+
+
+def step_flops(width: int, batch: int, setting: str = "cGANTransfer") -> float:
     """FLOPs of one training iteration (one D step + one G step), counted on CPU in fp32."""
-    cfg, images, labels = setting(width)
-    g, d = Generator(cfg), Discriminator(cfg)
+    s = SETTINGS[setting](width)
     with FlopCounterMode(display=False) as counter:
-        train_gan(g, d, images, labels, TrainConfig(iterations=1, batch_size=batch, device="cpu",
-                                                    precision="fp32"), progress=False)
+        train_gan(s.generator, s.discriminator, s.images, s.labels,
+                  TrainConfig(iterations=1, batch_size=batch, device="cpu", precision="fp32"),
+                  progress=False, **s.train_kwargs)
     return float(counter.get_total_flops())
 
 
-def step_time(width: int, batch: int, precision: str, device, steps: int) -> float:
+def step_time(width: int, batch: int, precision: str, device, steps: int,
+              setting: str = "cGANTransfer") -> float:
     """Seconds per training iteration: (time of 2 + steps) − (time of 2) iterations, over steps."""
-    cfg, images, labels = setting(width)
     times = []
     for iterations in (2, 2 + steps):
         torch.manual_seed(0)
-        g, d = Generator(cfg), Discriminator(cfg)
+        s = SETTINGS[setting](width)
         config = TrainConfig(iterations=iterations, batch_size=batch, device=str(device),
                              precision=precision)
         _sync(device)
         start = time.perf_counter()
-        train_gan(g, d, images, labels, config, progress=False)
+        train_gan(s.generator, s.discriminator, s.images, s.labels, config, progress=False,
+                  **s.train_kwargs)
         _sync(device)
         times.append(time.perf_counter() - start)
     return (times[1] - times[0]) / steps
@@ -83,8 +114,7 @@ def sampling_throughput(device, precision: str, n: int = 1000) -> tuple[float, f
     from .metrics import extract_features
     from .metrics.evaluate import generate
 
-    cfg, _, _ = setting(32)
-    g = Generator(cfg).to(device).eval()
+    g = cgantransfer_setting(32).generator.to(device).eval()
     dtype, _ = fast_path(device, precision)
     with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         generate(g, 100)
@@ -114,12 +144,13 @@ def run(widths=(16, 32, 64), batch: int = 64, steps: int = 3, repeats: int = 3,
                   "fp32": median(lambda: matmul_peak(device, torch.float32)) / 1e12,
                   "bf16": median(lambda: matmul_peak(device, torch.bfloat16)) / 1e12},
               "training": {}}
-    for width in widths:
-        flops = step_flops(width, batch)
-        row = {"gflop_per_step": flops / 1e9}
+    timed = [("cGANTransfer", width) for width in widths] + [("CTF", 32)]
+    for setting, width in timed:
+        flops = step_flops(width, batch, setting)
+        row = {"setting": setting, "width": width, "gflop_per_step": flops / 1e9}
         paths_to_time = ("fp32", "auto") if width == 32 else ("auto",)
         for precision in paths_to_time:
-            seconds = median(lambda: step_time(width, batch, precision, device, steps))
+            seconds = median(lambda: step_time(width, batch, precision, device, steps, setting))
             name = "naive" if precision == "fp32" else "fast"
             peak = report["matmul_peak_tflops"]["bf16" if fast_dtype and name == "fast" else "fp32"]
             row[name] = {"it_per_s": 1 / seconds, "images_per_s": batch / seconds,
@@ -127,7 +158,7 @@ def run(widths=(16, 32, 64), batch: int = 64, steps: int = 3, repeats: int = 3,
                          "utilisation_of_peak": flops / seconds / 1e12 / peak}
         if "naive" in row:
             row["speedup"] = row["fast"]["it_per_s"] / row["naive"]["it_per_s"]
-        report["training"][f"width {width}"] = row
+        report["training"][f"{setting}, width {width}"] = row
     sampling, features = sampling_throughput(device, "auto")
     report["sampling_images_per_s"] = sampling
     report["feature_extraction_images_per_s"] = features
@@ -150,7 +181,7 @@ def main(argv=None) -> None:
     print(f"matmul peak: fp32 {report['matmul_peak_tflops']['fp32']:.3f} TFLOP/s, "
           f"bf16 {report['matmul_peak_tflops']['bf16']:.3f} TFLOP/s")
     for name, row in report["training"].items():
-        line = f"cGANTransfer setting, {name}, batch {args.batch}: {row['gflop_per_step']:.0f} GFLOP/step"
+        line = f"{name} setting, batch {args.batch}: {row['gflop_per_step']:.0f} GFLOP/step"
         for path in ("naive", "fast"):
             if path in row:
                 r = row[path]

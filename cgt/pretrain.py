@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from . import data, paths
+from . import data, distributed, paths
 from .checkpoints import export_model, models_dir
 from .data import splits
 from .nn import Discriminator, GANConfig, Generator
@@ -112,6 +112,8 @@ def pretrain(name: str, iterations: int | None = None, seed: int = 0, device: st
                        torch.from_numpy(dataset.labels), train_config, progress=progress,
                        out_dir=work_dir)
     wall = time.perf_counter() - start
+    if not distributed.is_main_process():  # under torchrun, rank 0 writes the model
+        return {}
     folder = models_dir() if out is None else out
     file = folder / f"{name}.pt"
     digest = export_model(file, result.sampler.cpu(), discriminator.cpu())

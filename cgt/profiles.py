@@ -25,13 +25,19 @@ SIZES = {
     },
     "foundations": {
         "smoke": {"tiny": True, "fid_samples": 200, "blur": [0.5, 1.5, 3.0],
-                  "noise": [10, 40, 100], "samples_per_class": 4, "retrain_iterations": None},
+                  "noise": [10, 40, 100], "samples_per_class": 4, "retrain_iterations": None,
+                  "parity": {"ch": 4, "batch_size": 8, "iterations": 2, "samples": 100,
+                             "seeds": [0, 1, 2]}},
         "quick": {"tiny": False, "fid_samples": 5000, "blur": [0.5, 1.0, 1.5, 2.0, 3.0],
                   "noise": [5, 10, 20, 40, 80], "samples_per_class": 8,
-                  "retrain_iterations": None},
+                  "retrain_iterations": None,
+                  "parity": {"ch": 16, "batch_size": 32, "iterations": 200, "samples": 2000,
+                             "seeds": [0, 1, 2]}},
         "paper": {"tiny": False, "fid_samples": 10000, "blur": [0.5, 1.0, 1.5, 2.0, 3.0],
                   "noise": [5, 10, 20, 40, 80], "samples_per_class": 8,
-                  "retrain_iterations": 20000},
+                  "retrain_iterations": 20000,
+                  "parity": {"ch": 32, "batch_size": 64, "iterations": 2000, "samples": 5000,
+                             "seeds": [0, 1, 2]}},
     },
     # Table 1's "A/B" settings are (target classes, images per class). lr_rows is the
     # learning rate of what BN-stage methods train (BSA rows, transfer blocks): at the

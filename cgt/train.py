@@ -5,7 +5,8 @@ accumulation; an optional exponential moving average of G (PyTorch's
 ``AveragedModel``); a parameter-selection hook through which a method decides
 what trains; evaluation every N iterations with best-by-FID tracking; tqdm
 progress; atomic checkpoints that carry every RNG state so a resumed run
-continues exactly; and a run record per run.
+continues exactly; and a run record per run.  Under ``torchrun`` the same loop
+trains data-parallel over the processes (:mod:`cgt.distributed`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
+from . import distributed
 from .runs import RunRecord
 
 
@@ -206,12 +208,24 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     fake)`` one to the discriminator loss (CTF's self-supervision). ``evaluate(G, it)``
     returns metrics; the run keeps the G state with the lowest ``"fid"``.  With
     ``out_dir`` the loop checkpoints there and resumes from ``last.pt`` if present.
+
+    Launched by ``torchrun``, every process trains on its slice of the global batch
+    ``config.batch_size`` and only rank 0 evaluates and writes files; see
+    :mod:`cgt.distributed`.
     """
     check_training_data(generator, images, labels)
     out_dir = Path(out_dir) if out_dir else None
     if out_dir is not None:
         check_writable(out_dir)
-    device = pick_device(config.device)
+    device = distributed.setup(pick_device(config.device))
+    processes = distributed.world_size()
+    shard = distributed.shard(config.batch_size)
+    if processes > 1:
+        distributed.synchronise_batch_norm(generator)
+        distributed.synchronise_batch_norm(discriminator)
+    main_process = distributed.is_main_process()
+    if not main_process:  # rank 0 alone evaluates and writes
+        evaluate, record = None, None
     if device.type == "cuda":  # fast convolutions; bit-exact resume is promised on CPU only
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -256,10 +270,9 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
 
     def batch():
         index = torch.randint(len(images), (config.batch_size,), generator=rng).to(device)
-        real = images[index]
-        y = labels[index] if labels is not None else None
         z = torch.randn(config.batch_size, generator.cfg.dim_z, generator=rng).to(device)
-        return real, y, z
+        index, z = index[shard], z[shard]  # every process draws the global batch, keeps its part
+        return images[index], labels[index] if labels is not None else None, z
 
     def checkpoint(iteration: int) -> None:
         for label, module in (("generator", generator), ("discriminator", discriminator)):
@@ -267,7 +280,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
             if bad:  # checked before writing, so the last good checkpoint survives
                 raise DivergenceError(f"{label} weights became non-finite ({', '.join(bad[:3])}) "
                                       f"by iteration {iteration}; the last good checkpoint is kept")
-        if out_dir is None:
+        if out_dir is None or not main_process:
             return
         save_atomic({"generator": generator.state_dict(),
                      "discriminator": discriminator.state_dict(),
@@ -278,7 +291,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
                      "gan_config": generator.cfg.to_dict()}, out_dir / "last.pt")
 
     t0 = time.perf_counter()
-    quiet = {} if progress else {"disable": True}  # left unset, TQDM_DISABLE=1 still silences it
+    quiet = {} if progress and main_process else {"disable": True}  # left unset, TQDM_DISABLE=1 still silences it
     bar = tqdm(range(start_iteration, config.iterations), initial=start_iteration,
                total=config.iterations, desc="train", leave=False, **quiet)
     generator.train(), discriminator.train()
@@ -296,6 +309,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
                     with autocast():
                         d_loss = d_loss + d_regulariser(discriminator, real, fake)
                 (d_loss / config.accumulate).backward()
+            distributed.average_gradients(d_params)
             opt_d.step()
         opt_g.zero_grad(set_to_none=True)
         for _ in range(config.accumulate):
@@ -306,6 +320,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
             if regulariser is not None:
                 g_loss = g_loss + regulariser(generator)
             (g_loss / config.accumulate).backward()
+        distributed.average_gradients(g_params)
         opt_g.step()
         for term, loss in (("discriminator", d_loss), ("generator", g_loss)):
             if not torch.isfinite(loss):
