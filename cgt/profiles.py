@@ -31,7 +31,7 @@ SIZES = {
         "quick": {"tiny": False, "fid_samples": 5000, "blur": [0.5, 1.0, 1.5, 2.0, 3.0],
                   "noise": [5, 10, 20, 40, 80], "samples_per_class": 8,
                   "retrain_iterations": None,
-                  "parity": {"ch": 16, "batch_size": 32, "iterations": 200, "samples": 2000,
+                  "parity": {"ch": 16, "batch_size": 32, "iterations": 150, "samples": 1000,
                              "seeds": [0, 1, 2]}},
         "paper": {"tiny": False, "fid_samples": 10000, "blur": [0.5, 1.0, 1.5, 2.0, 3.0],
                   "noise": [5, 10, 20, 40, 80], "samples_per_class": 8,
