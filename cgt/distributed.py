@@ -67,21 +67,33 @@ def shard(batch_size: int) -> slice:
     return slice(rank() * per, (rank() + 1) * per)
 
 
+def any_process(flag: bool) -> bool:
+    """True in every process when ``flag`` is true in at least one."""
+    if world_size() == 1:
+        return flag
+    nccl = dist.get_backend() == "nccl"  # which reduces CUDA tensors only
+    device = torch.device("cuda", torch.cuda.current_device()) if nccl else None
+    votes = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(votes, op=dist.ReduceOp.MAX)
+    return bool(votes.item())
+
+
 def average_gradients(parameters) -> None:
     """Replace every gradient by its mean over the processes (one all-reduce)."""
     size = world_size()
     if size == 1:
         return
-    parameters = [p for p in parameters if p.requires_grad]
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+    # every process ran the same graph, so the same parameters lack a gradient everywhere
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
     flat /= size
     offset = 0
-    for p, g in zip(parameters, grads):
-        # in place, so a channels-last gradient keeps the layout autograd accumulates into
+    for g in grads:
+        # in place, so a channels-last gradient keeps its layout
         g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        p.grad = g
         offset += g.numel()
 
 
@@ -104,7 +116,8 @@ class CrossProcessBatchNorm2d(nn.BatchNorm2d):
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked += 1
-                factor = self.momentum if self.momentum is not None else 1 / float(self.num_batches_tracked)
+                cumulative = 1 / float(self.num_batches_tracked)  # momentum None: a running mean
+                factor = self.momentum if self.momentum is not None else cumulative
                 self.running_mean.lerp_(mean, factor)
                 self.running_var.lerp_(var * count / (count - 1).clamp_min(1), factor)
         out = (x32 - mean[None, :, None, None]) * torch.rsqrt(var + self.eps)[None, :, None, None]
@@ -120,7 +133,8 @@ def synchronise_batch_norm(module: nn.Module) -> nn.Module:
         if type(child) is nn.BatchNorm2d:
             synced = CrossProcessBatchNorm2d(child.num_features, child.eps, child.momentum,
                                              child.affine, child.track_running_stats)
-            for key, tensor in list(child.named_parameters(recurse=False)) + list(child.named_buffers(recurse=False)):
+            tensors = [*child.named_parameters(recurse=False), *child.named_buffers(recurse=False)]
+            for key, tensor in tensors:
                 setattr(synced, key, tensor)
             synced.train(child.training)
             setattr(module, name, synced)

@@ -291,7 +291,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
                      "gan_config": generator.cfg.to_dict()}, out_dir / "last.pt")
 
     t0 = time.perf_counter()
-    quiet = {} if progress and main_process else {"disable": True}  # left unset, TQDM_DISABLE=1 still silences it
+    # left unset, TQDM_DISABLE=1 still silences it; under torchrun only rank 0 shows one
+    quiet = {} if progress and main_process else {"disable": True}
     bar = tqdm(range(start_iteration, config.iterations), initial=start_iteration,
                total=config.iterations, desc="train", leave=False, **quiet)
     generator.train(), discriminator.train()
@@ -322,10 +323,13 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
             (g_loss / config.accumulate).backward()
         distributed.average_gradients(g_params)
         opt_g.step()
-        for term, loss in (("discriminator", d_loss), ("generator", g_loss)):
-            if not torch.isfinite(loss):
-                raise DivergenceError(f"the {term} loss became {loss.item()} at iteration "
-                                      f"{iteration + 1}; the last good checkpoint is kept")
+        bad = [(term, loss.item()) for term, loss in (("discriminator", d_loss), ("generator", g_loss))
+               if not torch.isfinite(loss)]
+        if distributed.any_process(bool(bad)):  # every process stops, none waits for the others
+            where = (f"the {bad[0][0]} loss became {bad[0][1]}" if bad
+                     else "a loss of another process became non-finite")
+            raise DivergenceError(f"{where} at iteration {iteration + 1}; the last good "
+                                  f"checkpoint is kept")
         if ema is not None and iteration >= config.ema_start:
             ema.update_parameters(generator)
         done = iteration + 1
