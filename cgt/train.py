@@ -52,7 +52,8 @@ def fast_path(device: torch.device, precision: str) -> tuple[torch.dtype | None,
     """(autocast dtype or None, channels-last?) for ``precision`` on ``device``.
 
     ``auto`` takes bf16 autocast + channels-last on CPUs with bf16 units
-    (AVX512-BF16/AMX: 5.7× the fp32 step at width 32 here) and fp32 (TF32 matmuls)
+    (AVX512-BF16/AMX; `make bench` measures the gain: 2.9× the fp32 step at width
+    32 on a 2-core AVX512-BF16 EPYC, about 5.7× on an AMX machine) and fp32 (TF32 matmuls)
     elsewhere.  On an H100 the 32×32 models are launch-bound and autocast's casts
     made a step slower (12.8 vs 20.0 it/s at width 32), so CUDA keeps fp32 unless
     ``bf16`` is asked for.  Losses are computed in fp32 either way; on CPU, spectral
