@@ -11,6 +11,7 @@ trains data-parallel over the processes (:mod:`cgt.distributed`).
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import time
@@ -39,6 +40,7 @@ def pick_device(device: str = "auto") -> torch.device:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_has_bf16() -> bool:
     """Native bfloat16 units (AVX512-BF16 or AMX), read from /proc/cpuinfo on Linux."""
     try:
@@ -68,6 +70,14 @@ def fast_path(device: torch.device, precision: str) -> tuple[torch.dtype | None,
     if device.type == "cpu" and cpu_has_bf16():
         return torch.bfloat16, True
     return None, False
+
+
+def fast_autocast(device: torch.device, precision: str = "auto"):
+    """The autocast context of :func:`fast_path` on ``device``: bf16 where the fast path
+    takes it, a no-op where it keeps fp32.  Sampling for metrics uses it too, so a
+    run is scored at the precision it trained in (features are always fp32)."""
+    dtype, _ = fast_path(device, precision)
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
 def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -230,15 +240,14 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     if device.type == "cuda":  # fast convolutions; bit-exact resume is promised on CPU only
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    autocast_dtype, channels_last = fast_path(device, config.precision)
+    _, channels_last = fast_path(device, config.precision)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     generator.to(device, memory_format=memory_format)
     discriminator.to(device, memory_format=memory_format)
     images = images.to(device).contiguous(memory_format=memory_format)
 
     def autocast():
-        return torch.autocast(device.type, dtype=autocast_dtype or torch.bfloat16,
-                              enabled=autocast_dtype is not None)
+        return fast_autocast(device, config.precision)
 
     labels = labels.to(device) if labels is not None else None
     torch.manual_seed(config.seed)

@@ -129,3 +129,16 @@ def test_precision_switch_and_fast_path_choice():
         results[precision] = g.output_layer[2].parametrizations.weight.original.detach().clone()
     assert all(torch.isfinite(r).all() for r in results.values())
     assert not torch.equal(results["fp32"], results["bf16"])  # the switch really changes the path
+
+
+def test_fast_autocast_follows_the_precision_switch():
+    from cgt.train import fast_autocast
+
+    cpu = torch.device("cpu")
+    a = torch.randn(4, 4)
+    with fast_autocast(cpu, "fp32"):
+        assert (a @ a).dtype == torch.float32
+    with fast_autocast(cpu, "bf16"):
+        assert (a @ a).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="unknown precision"):
+        fast_autocast(cpu, "fp8")

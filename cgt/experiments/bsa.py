@@ -25,7 +25,7 @@ from ..methods.runner import TransferTask, _source, generator_targets, run_trans
 from ..metrics import extract_features, fid_from_features, generate, kmmd, real_statistics
 from ..nn import Generator
 from ..runs import RunRecord, run_once
-from ..train import TrainConfig, fast_path
+from ..train import TrainConfig, fast_autocast
 
 CHAPTER = "bsa"
 TARGETS = {"lfw": ("lfw", "animals"), "emoji": ("emoji_faces", "emoji-objects")}
@@ -95,8 +95,7 @@ def score(generator, t: Target, samples: int, truncation: float | None, seed: in
     """FID and KMMD of ``samples`` generated images against every target image."""
     real = reference_features(t)
     device = next(generator.parameters()).device
-    dtype, _ = fast_path(device, "auto")  # sampling as fast as training; features in fp32
-    with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+    with fast_autocast(device):
         fake, _ = generate(generator, samples, seed=seed, truncation=truncation)
     features = extract_features(fake)
     return {"fid": fid_from_features(real, features), "kmmd": kmmd(real, features)}

@@ -23,7 +23,7 @@ from ..metrics import extract_features, fid_from_features, generate, real_statis
 from ..metrics.evaluate import score_generator
 from ..nn import Discriminator, GANConfig, Generator
 from ..runs import RunRecord, run_once
-from ..train import TrainConfig, all_parameters, fast_path, train_gan
+from ..train import TrainConfig, all_parameters, fast_autocast, train_gan
 
 CHAPTER = "ctf"
 METHOD_LABELS = {"baseline": "SN-GAN+Projection", "ctf": "Ours (CTF)"}
@@ -123,10 +123,8 @@ def evaluator(s: Setting, sizes):
 
     def evaluate(generator, iteration):
         device = next(generator.parameters()).device
-        dtype, _ = fast_path(device, "auto")
         # CTF generators draw their low-quality inputs from the global generator: fork it
-        with torch.random.fork_rng(), torch.autocast(device.type, dtype=dtype or torch.bfloat16,
-                                                     enabled=dtype is not None):
+        with torch.random.fork_rng(), fast_autocast(device):
             torch.manual_seed(12345)
             fake, _ = generate(generator, sizes["eval_samples"], seed=12345)
         return {"fid": fid_from_features(real, extract_features(fake))}

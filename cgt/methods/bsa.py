@@ -268,7 +268,7 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
     """
     from tqdm import tqdm
 
-    from ..train import DivergenceError, fast_path
+    from ..train import DivergenceError, fast_autocast
 
     if len(images) != len(model.latents):
         raise ValueError(f"{len(images)} images but {len(model.latents)} latent codes")
@@ -276,10 +276,9 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
         raise ValueError(f"iterations and batch_size must be positive, got {iterations}, {batch_size}")
     device = images.device
     model.to(device).train()
-    dtype, _ = fast_path(device, precision)
 
     def autocast():
-        return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+        return fast_autocast(device, precision)
 
     groups = [] if also_train else [{"params": model.adapter_parameters(), "lr": lr_adapters}]
     if encoder is None:

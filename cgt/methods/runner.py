@@ -21,7 +21,7 @@ from ..checkpoints import load_source, source_fingerprint
 from ..metrics import extract_features, fid_from_features, generate, kmmd, real_statistics
 from ..nn import Discriminator, GANConfig, Generator
 from ..runs import RunRecord, run_once
-from ..train import TrainConfig, all_parameters, fast_path, train_gan
+from ..train import TrainConfig, all_parameters, fast_autocast, train_gan
 from . import bsa
 from . import cgantransfer as kt
 from .extension import extend_discriminator, extend_independent, rows_and_discriminator
@@ -117,8 +117,7 @@ def fid_evaluator(task: TransferTask, samples: int, sample_classes=None):
     def evaluate(generator, iteration):
         classes = sample_classes if sample_classes is not None else generator_targets(generator)
         device = next(generator.parameters()).device
-        dtype, _ = fast_path(device, "auto")  # the training run's own precision choice
-        with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with fast_autocast(device):
             fake, _ = generate(generator, samples, classes=classes, seed=12345)
         features = extract_features(at_32px(fake))
         return {"fid": fid_from_features(real, features), "kmmd": kmmd(real, features)}
