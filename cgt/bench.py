@@ -26,7 +26,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from . import paths
 from .methods import ctf
 from .nn import Discriminator, GANConfig, Generator
-from .runs import device_description, write_json_atomic
+from .machine import device_description
+from .runs import write_json_atomic
 from .train import TrainConfig, fast_path, pick_device, train_gan
 
 

@@ -105,7 +105,8 @@ class CrossProcessBatchNorm2d(nn.BatchNorm2d):
         if not self.training or world_size() == 1:
             return super().forward(x)
         channels = x.shape[1]
-        x32 = x.float()
+        # statistics in fp32 at least (bf16 inputs are widened; fp64 stays fp64)
+        x32 = x.to(torch.promote_types(x.dtype, torch.float32))
         # the all-reduce is differentiable: gradients flow through the global mean and variance
         local = torch.cat([x32.sum((0, 2, 3)), x32.square().sum((0, 2, 3))])
         sums = differentiable_all_reduce(local, "sum", dist.group.WORLD)

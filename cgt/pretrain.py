@@ -16,8 +16,8 @@ from . import data, distributed, paths
 from .checkpoints import export_model, models_dir
 from .data import splits
 from .nn import Discriminator, GANConfig, Generator
-from .runs import device_description
-from .train import TrainConfig, pick_device, train_gan
+from .machine import device_description
+from .train import TrainConfig, train_gan
 
 EMOJI_NON_FACE_GROUPS = ["Activities", "Animals & Nature", "Food & Drink", "Objects",
                          "Symbols", "Travel & Places"]
@@ -126,8 +126,7 @@ def pretrain(name: str, iterations: int | None = None, seed: int = 0, device: st
              "seed": seed, "iterations": train_config.iterations,
              "train_config": asdict(train_config), "gan_config": cfg.to_dict(),
              "wall_time_s": round(wall, 1),
-             "device": device_description() if pick_device(device).type == "cuda"
-             else f"cpu ({torch.get_num_threads()} threads)",
+             "device": device_description(),
              "torch": torch.__version__, "size_bytes": file.stat().st_size}
     manifest_file = folder / "sources.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__, paths
+from .machine import device_description
 
 
 def git_revision() -> str:
@@ -34,16 +35,6 @@ def git_revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown (no git)"
     return rev + ("+dirty" if dirty else "")
-
-
-def device_description() -> str:
-    try:
-        import torch
-    except ImportError:
-        return f"cpu ({platform.processor() or platform.machine()})"
-    if torch.cuda.is_available():
-        return f"cuda ({torch.cuda.get_device_name(0)})"
-    return f"cpu ({os.cpu_count()} cores, {platform.machine()})"
 
 
 def short_device(description: str) -> str:

@@ -11,7 +11,6 @@ trains data-parallel over the processes (:mod:`cgt.distributed`).
 
 from __future__ import annotations
 
-import functools
 import os
 import random
 import time
@@ -27,6 +26,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from . import distributed
+from .machine import cpu_has_bf16
 from .runs import RunRecord
 
 
@@ -38,16 +38,6 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """Native bfloat16 units (AVX512-BF16 or AMX), read from /proc/cpuinfo on Linux."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def fast_path(device: torch.device, precision: str) -> tuple[torch.dtype | None, bool]:

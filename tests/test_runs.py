@@ -1,10 +1,11 @@
 """Profiles and run records."""
 
 import json
+import platform
 
 import pytest
 
-from cgt import profiles, runs
+from cgt import machine, profiles, runs
 
 
 def test_unknown_profile_lists_the_valid_ones(monkeypatch):
@@ -47,6 +48,22 @@ def test_a_failing_run_is_recorded_as_failed(tmp_path, monkeypatch):
             raise RuntimeError("diverged")
     saved = json.loads((tmp_path / "demo" / "broken.json").read_text())
     assert saved["status"] == "failed: RuntimeError: diverged"
+
+
+def test_cpu_description_names_the_model_its_bf16_units_and_kernel_caps(monkeypatch):
+    cpuinfo = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C\n"
+               "flags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    monkeypatch.setattr(machine, "_cpuinfo", lambda: cpuinfo)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    described = machine.cpu_description()
+    assert described.startswith("cpu (Intel(R) Xeon(R) Platinum 8481C, ")
+    assert described.endswith("; amx_bf16 avx512_bf16 avx512f avx2; ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16)")
+    assert machine.cpu_has_bf16()
+    monkeypatch.setattr(machine, "_cpuinfo", lambda: "model name\t: AMD EPYC\nflags\t\t: fpu avx2\n")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert machine.cpu_description().endswith(f"{platform.machine()}; avx2)")
+    assert not machine.cpu_has_bf16()
 
 
 def test_short_device_names():
