@@ -23,11 +23,10 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import paths
+from . import atomic, paths
+from .machine import device_description
 from .methods import ctf
 from .nn import Discriminator, GANConfig, Generator
-from .machine import device_description
-from .runs import write_json_atomic
 from .train import TrainConfig, fast_path, pick_device, train_gan
 
 
@@ -194,7 +193,7 @@ def main(argv=None) -> None:
     print(f"G sampling: {report['sampling_images_per_s']:.0f} img/s; feature extraction: "
           f"{report['feature_extraction_images_per_s']:.0f} img/s; "
           f"peak memory {report['peak_memory_mb']:.0f} MB")
-    write_json_atomic(Path(args.out), report)
+    atomic.write_json(Path(args.out), report)
     print(f"written to {args.out}")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from . import paths
+from . import atomic, paths
 from .nn import Discriminator, GANConfig, Generator
 
 
@@ -50,10 +50,7 @@ def export_model(path: Path, generator: Generator, discriminator: Discriminator 
                "generator": _half(generator.state_dict()) if half else generator.state_dict(),
                "discriminator": None if discriminator is None else (
                    _half(discriminator.state_dict()) if half else discriminator.state_dict())}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    atomic.save_torch(payload, path)
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from . import data, distributed, paths
+from . import atomic, data, distributed, paths
 from .checkpoints import export_model, models_dir
 from .data import splits
 from .nn import Discriminator, GANConfig, Generator
@@ -131,9 +131,7 @@ def pretrain(name: str, iterations: int | None = None, seed: int = 0, device: st
     manifest_file = folder / "sources.json"
     manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
     manifest[name] = {**manifest.get(name, {}), **entry}
-    tmp = manifest_file.with_name("sources.json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    tmp.replace(manifest_file)
+    atomic.write_json(manifest_file, manifest)
     return entry
 
 

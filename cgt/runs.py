@@ -3,14 +3,13 @@
 A record holds the configuration, seed, git revision, device, wall time,
 library versions and the metrics of one run, and is written atomically
 (temporary file + rename) under ``paths.runs_dir(profile)/<chapter>/<name>.json``.
-Chapters add "claims" rows (claim, paper, ours, verdict) that the book's
-introduction collects into its summary table.
+Chapters add "claims" rows (:class:`cgt.claims.Result`: claim, paper, ours,
+seeds, verdict, reason) that the book's introduction collects into its summary table.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 import time
@@ -19,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, paths
+from . import __version__, atomic, paths
 from .machine import device_description
 
 
@@ -55,6 +54,10 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+class DivergenceError(RuntimeError):
+    """A run's loss or weights became non-finite; the last good checkpoint is kept."""
+
+
 @dataclass
 class RunRecord:
     chapter: str
@@ -76,16 +79,16 @@ class RunRecord:
     def path(self) -> Path:
         return paths.runs_dir(self.profile) / self.chapter / f"{self.name}.json"
 
-    def add_claim(self, claim: str, paper: str, ours: str, verdict: str) -> None:
-        self.claims.append({"chapter": self.chapter, "claim": claim, "paper": paper,
-                            "ours": ours, "verdict": verdict})
+    def add_claim(self, result) -> None:
+        """Keep a :class:`cgt.claims.Result` (the only source of verdicts)."""
+        self.claims.append(result.as_dict())
 
     def save(self, status: str | None = None) -> Path:
         if status:
             self.status = status
         self.wall_time_s = round(time.perf_counter() - self._t0, 3)
         payload = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
-        write_json_atomic(self.path, payload)
+        atomic.write_json(self.path, payload)
         return self.path
 
     def __enter__(self) -> "RunRecord":
@@ -105,8 +108,6 @@ def run_once(chapter: str, name: str, profile: str, config: dict, seed: int | No
     A diverged run is recorded as failed and returned, so one bad run does not
     stop a whole book, except in the smoke profile, where it raises.
     """
-    from .train import DivergenceError
-
     config = json.loads(json.dumps(config, default=str))
     path = paths.runs_dir(profile) / chapter / f"{name}.json"
     if path.exists():
@@ -125,24 +126,18 @@ def run_once(chapter: str, name: str, profile: str, config: dict, seed: int | No
     return record
 
 
-def write_json_atomic(path: Path, payload) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        json.dump(payload, handle, indent=1, sort_keys=True, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def load_records(profile: str) -> list[dict]:
     folder = paths.runs_dir(profile)
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*/*.json"))]
 
 
+SUMMARY_COLUMNS = ["chapter", "claim", "paper", "ours", "seeds", "verdict", "reason"]
+
+
 def summary_table(profile: str):
-    """All claims rows of ``profile``'s records, as a pandas DataFrame."""
+    """All claims rows of ``profile``'s records (chapter, claim, paper, ours with its
+    estimate and interval, seeds, verdict, and why a row is inconclusive or untestable)."""
     import pandas as pd
 
     rows = [claim for record in load_records(profile) for claim in record.get("claims", [])]
-    return pd.DataFrame(rows, columns=["chapter", "claim", "paper", "ours", "verdict"])
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

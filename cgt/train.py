@@ -25,9 +25,9 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from . import distributed
+from . import atomic, distributed
 from .machine import cpu_has_bf16
-from .runs import RunRecord
+from .runs import DivergenceError, RunRecord
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -126,10 +126,6 @@ def all_parameters(generator: nn.Module, discriminator: nn.Module):
     return list(generator.parameters()), list(discriminator.parameters())
 
 
-class DivergenceError(RuntimeError):
-    pass
-
-
 def _rng_state(rng: torch.Generator) -> dict:
     state = {"loop": rng.get_state(), "torch": torch.get_rng_state(),
              "numpy": np.random.get_state(), "python": random.getstate()}
@@ -145,21 +141,6 @@ def _set_rng_state(rng: torch.Generator, state: dict) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_atomic(payload, path: Path) -> None:
-    """Write to a temporary file, sync, rename: a crash leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-    except (OSError, RuntimeError) as error:  # torch reports a full disk as RuntimeError
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"could not write {path} ({error}); the previous file is kept. Free "
-                      f"space or choose another folder.") from None
-    os.replace(tmp, path)
 
 
 def check_training_data(generator: nn.Module, images: torch.Tensor,
@@ -282,13 +263,19 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
                                       f"by iteration {iteration}; the last good checkpoint is kept")
         if out_dir is None or not main_process:
             return
-        save_atomic({"generator": generator.state_dict(),
-                     "discriminator": discriminator.state_dict(),
-                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                     "ema": ema.state_dict() if ema is not None else None,
-                     "rng": _rng_state(rng), "history": result.history, "best": result.best,
-                     "iteration": iteration, "train_config": asdict(config),
-                     "gan_config": generator.cfg.to_dict()}, out_dir / "last.pt")
+        atomic.save_torch({"generator": generator.state_dict(),
+                           "discriminator": discriminator.state_dict(),
+                           "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                           "ema": ema.state_dict() if ema is not None else None,
+                           "rng": _rng_state(rng), "history": result.history, "best": result.best,
+                           "iteration": iteration, "train_config": asdict(config),
+                           "gan_config": generator.cfg.to_dict()}, out_dir / "last.pt")
+
+    def keep_best(sampler: nn.Module, metrics: dict) -> None:
+        result.best = dict(metrics)
+        if out_dir:
+            atomic.save_torch({"generator": sampler.state_dict(), "metrics": metrics,
+                               "gan_config": generator.cfg.to_dict()}, out_dir / "best.pt")
 
     t0 = time.perf_counter()
     # left unset, TQDM_DISABLE=1 still silences it; under torchrun only rank 0 shows one
@@ -344,17 +331,20 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
                            **evaluate(sampler, done)}
             generator.train()
             result.history.append(metrics)
-            if "fid" in metrics and (result.best is None or metrics["fid"] < result.best["fid"]):
-                result.best = dict(metrics)
-                if out_dir:
-                    save_atomic({"generator": sampler.state_dict(), "metrics": metrics,
-                                 "gan_config": generator.cfg.to_dict()}, out_dir / "best.pt")
+            # a collapsed generator (samples that stopped varying) is never the best one
+            if "fid" in metrics and not metrics.get("collapsed") and (
+                    result.best is None or metrics["fid"] < result.best["fid"]):
+                keep_best(sampler, metrics)
             if record is not None:
                 record.metrics["history"], record.metrics["best"] = result.history, result.best
                 record.save()
         if config.checkpoint_every and done % config.checkpoint_every == 0:
             checkpoint(done)
     bar.close()
+    if result.best is None and result.history and "fid" in result.history[-1]:
+        # every evaluation collapsed: keep the last generator, flagged, so that the run can
+        # be shown and is counted as a failure instead of a score
+        keep_best(ema.module if ema is not None else generator, result.history[-1])
     checkpoint(config.iterations)
     result.iterations = config.iterations
     result.wall_time_s = time.perf_counter() - t0

@@ -1,5 +1,6 @@
 """Faults with real processes: SIGKILL mid-run, mid-checkpoint-write, concurrent data builds."""
 
+import json
 import os
 import shutil
 import signal
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from cgt import atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,12 +57,12 @@ def test_sigkill_then_resume_ends_bit_identical(tmp_path):
 WRITER = """
 import sys, torch
 from pathlib import Path
-from cgt.train import save_atomic
+from cgt.atomic import save_torch
 target = Path(sys.argv[1])
 i = 0
 while True:
     i += 1
-    save_atomic({"i": i, "blob": torch.full((4_000_000,), float(i))}, target)
+    save_torch({"i": i, "blob": torch.full((4_000_000,), float(i))}, target)
     print(i, flush=True)
 """
 
@@ -75,6 +78,21 @@ def test_kill_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_pat
     writer.wait()
     state = torch.load(target, weights_only=False)
     assert state["i"] >= 3 and torch.all(state["blob"] == state["i"])
+
+
+def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "records" / "run.json"
+    atomic.write_json(target, {"version": 1})
+    with pytest.raises(ValueError):
+        with atomic.replacing(target) as tmp:
+            tmp.write_text("half a reco")
+            raise ValueError("interrupted")
+    with pytest.raises(OSError, match="previous file is kept"):
+        with atomic.replacing(target) as tmp:
+            raise OSError(28, "No space left on device")
+    assert json.loads(target.read_text()) == {"version": 1}
+    assert sorted(p.name for p in target.parent.iterdir()) == ["run.json"]
+    assert str(os.getpid()) in tmp.name  # two processes never share a temporary name
 
 
 def test_two_concurrent_builds_share_the_data_cache_safely(tmp_path):

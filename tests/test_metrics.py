@@ -174,3 +174,13 @@ def test_score_generator_reports_every_metric_with_its_feature_space():
     assert {"fid", "kid", "kmmd", "conditional_accuracy", "classifier_score"} <= set(result)
     assert result["n_real"] == 160 and result["n_fake"] == 80
     assert result["conditional_accuracy"] > 0.5  # the source model draws its classes
+
+
+def test_collapse_is_flagged_and_real_images_are_far_from_it():
+    constant = np.full((64, 32, 32, 1), 117, dtype=np.uint8)
+    assert metrics.spread(constant) == {"sample_std": 0.0, "collapsed": True}
+    jitter = (constant + np.random.default_rng(0).integers(0, 2, constant.shape)).astype(np.uint8)
+    assert metrics.spread(jitter)["collapsed"]  # ±1 level of noise is still one image
+    for name in ("fashion_mnist", "lfw"):
+        real = data.to_uint8(torch.from_numpy(data.load(name, tiny=True).images[:200]))
+        assert metrics.spread(real)["sample_std"] > 5 * metrics.COLLAPSE_STD, name

@@ -5,7 +5,7 @@ import platform
 
 import pytest
 
-from cgt import machine, profiles, runs
+from cgt import claims, machine, profiles, runs
 
 
 def test_unknown_profile_lists_the_valid_ones(monkeypatch):
@@ -29,7 +29,8 @@ def test_run_record_is_written_atomically_with_provenance(tmp_path, monkeypatch)
     monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
     with runs.RunRecord("demo", "first", "smoke", config={"k": 3}, seed=7) as record:
         record.metrics["fid"] = 12.5
-        record.add_claim("it works", "yes", "yes", "✓")
+        claim = claims.Claim("demo", "cgantransfer-old-classes", "it works", "exact", "Δ", ("a", "b"))
+        record.add_claim(claims.exact(claim, 0.0, 0.0, "Δ = 0"))
     saved = json.loads((tmp_path / "demo" / "first.json").read_text())
     assert saved["status"] == "complete" and saved["metrics"] == {"fid": 12.5}
     assert saved["seed"] == 7 and saved["wall_time_s"] >= 0
@@ -37,8 +38,9 @@ def test_run_record_is_written_atomically_with_provenance(tmp_path, monkeypatch)
     assert saved["git_revision"] and saved["device"].startswith(("cpu", "cuda"))
     assert not list(tmp_path.rglob("*.tmp"))
     table = runs.summary_table("smoke")
-    assert table.to_dict("records") == [{"chapter": "demo", "claim": "it works", "paper": "yes",
-                                         "ours": "yes", "verdict": "✓"}]
+    assert table.to_dict("records") == [{"chapter": "demo", "claim": "it works", "paper": claim.paper,
+                                         "ours": "Δ = 0", "seeds": 0, "verdict": "supported",
+                                         "reason": ""}]
 
 
 def test_a_failing_run_is_recorded_as_failed(tmp_path, monkeypatch):

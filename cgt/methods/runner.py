@@ -18,7 +18,7 @@ import torch
 
 from .. import data
 from ..checkpoints import load_source, source_fingerprint
-from ..metrics import extract_features, fid_from_features, generate, kmmd, real_statistics
+from ..metrics import extract_features, fid_from_features, generate, kmmd, real_statistics, spread
 from ..nn import Discriminator, GANConfig, Generator
 from ..runs import RunRecord, run_once
 from ..train import TrainConfig, all_parameters, fast_autocast, train_gan
@@ -120,7 +120,8 @@ def fid_evaluator(task: TransferTask, samples: int, sample_classes=None):
         with fast_autocast(device):
             fake, _ = generate(generator, samples, classes=classes, seed=12345)
         features = extract_features(at_32px(fake))
-        return {"fid": fid_from_features(real, features), "kmmd": kmmd(real, features)}
+        return {"fid": fid_from_features(real, features), "kmmd": kmmd(real, features),
+                **spread(fake)}
 
     return evaluate
 

@@ -11,6 +11,19 @@ from .scores import (classifier_score, conditional_accuracy, fid_from_features, 
                      inception_path, kid_from_features, kmmd, real_statistics)
 
 
+# Fixed before any run: samples whose per-pixel standard deviation across the sample set
+# averages under 1 % of the uint8 range (2.55 levels) have stopped varying.  Real images of
+# every dataset here vary by tens of levels per pixel.
+COLLAPSE_STD = 2.55
+
+
+def spread(images: np.ndarray) -> dict:
+    """How much uint8 samples N×H×W×C vary across the set, and whether they have
+    collapsed (a constant or near-constant output that a score must not rank)."""
+    std = float(images.astype(np.float64).std(axis=0).mean())
+    return {"sample_std": std, "collapsed": std < COLLAPSE_STD}
+
+
 @torch.no_grad()
 def generate(generator, n: int, classes=None, seed: int = 0, batch_size: int = 250,
              truncation: float | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -45,7 +58,7 @@ def score_generator(generator, dataset: str, split: str = "train", classes=None,
     result = {"fid": fid_from_features(real["features"].astype(np.float64), fake_features),
               "kid": kid_from_features(real["features"].astype(np.float64), fake_features),
               "kmmd": kmmd(real["features"].astype(np.float64), fake_features),
-              "features": feature_network_id(), "n_fake": n, "n_real": len(real["features"]),
+              **spread(fake), "features": feature_network_id(), "n_fake": n, "n_real": len(real["features"]),
               "real": f"{dataset}/{split}{'/tiny' if tiny else ''}"}
     if inception_path() is not None:  # the standard feature space, when a user provides it
         inception_real = real_statistics(dataset, split, tiny, names, features="inception")

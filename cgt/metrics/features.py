@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from .. import data, paths
+from .. import atomic, data, paths
 
 HEADS = {"fashion_mnist": 10, "animal_shape": 10, "hanzi": 3755, "emoji": 8, "digits": 10,
          "lfw": 2}
@@ -142,18 +142,12 @@ def weights_file() -> Path:
 
 def save_feature_network(model: FeatureNetwork, info: dict, file: Path | None = None) -> dict:
     file = file or weights_file()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(file.name + ".tmp")
-    torch.save({k: v.half() if v.is_floating_point() else v
-                for k, v in model.state_dict().items()}, tmp)
-    tmp.replace(file)
+    atomic.save_torch({k: v.half() if v.is_floating_point() else v
+                       for k, v in model.state_dict().items()}, file)
     info = {**info, "file": file.name, "sha256": hashlib.sha256(file.read_bytes()).hexdigest(),
             "size_bytes": file.stat().st_size, "torch": torch.__version__,
             "parameters": sum(p.numel() for p in model.parameters())}
-    meta = file.with_suffix(".json")
-    tmp = meta.with_name(meta.name + ".tmp")
-    tmp.write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
-    tmp.replace(meta)
+    atomic.write_json(file.with_suffix(".json"), info)
     return info
 
 

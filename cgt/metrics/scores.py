@@ -8,7 +8,6 @@ are cached per dataset, split, data variant and feature network.
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 from cleanfid import fid as clean_fid
 from scipy import linalg
 
-from .. import data, paths
+from .. import atomic, data, paths
 from .features import extract_features, feature_network_id
 
 
@@ -119,10 +118,8 @@ def real_statistics(dataset: str, split: str = "test", tiny: bool = False,
                          f"classes {classes}: nothing to compare with")
     vectors = extract(images.images)
     mu, sigma = moments(vectors)
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(file.name + ".tmp.npz")
-    np.savez(tmp, features=vectors.astype(np.float32), mu=mu, sigma=sigma)
-    os.replace(tmp, file)
+    with atomic.replacing(file, suffix=".tmp.npz") as tmp:
+        np.savez(tmp, features=vectors.astype(np.float32), mu=mu, sigma=sigma)
     return {"features": vectors.astype(np.float32), "mu": mu, "sigma": sigma}
 
 
