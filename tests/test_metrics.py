@@ -91,9 +91,22 @@ def test_kmmd_is_zero_for_identical_sets_and_grows_with_a_shift():
 
 def test_kid_is_seeded_and_near_zero_for_one_distribution(real_features):
     first, second = real_features[::2], real_features[1::2]
-    assert metrics.kid_from_features(first, second) == metrics.kid_from_features(first, second)
-    assert abs(metrics.kid_from_features(first, second)) < 0.5 * metrics.kid_from_features(
-        first, second * 0.5)
+    kid = lambda a, b: metrics.kid_from_features(a, b)["kid"]  # noqa: E731
+    assert kid(first, second) == kid(first, second)
+    assert abs(kid(first, second)) < 0.5 * kid(first, second * 0.5)
+
+
+def test_kid_equals_clean_fids_and_reports_its_subset_spread(real_features):
+    from cleanfid import fid as clean_fid
+
+    first, second = real_features[::2].astype(np.float64), real_features[1::2] * 0.7
+    np.random.seed(3)
+    reference = clean_fid.kernel_distance(first, second, 20, 50)
+    ours = metrics.kid_from_features(first, second, seed=3, num_subsets=20, max_subset_size=50)
+    # same subsets, same sums in another grouping: equal to float64 rounding
+    assert ours["kid"] == pytest.approx(reference, rel=1e-9)
+    spread = metrics.kid_subsets(first, second, seed=3, num_subsets=20, max_subset_size=50)
+    assert ours["kid_std"] == pytest.approx(spread.std(ddof=1)) and ours["kid_std"] > 0
 
 
 def test_classifier_score_bounds():

@@ -4,11 +4,11 @@ from .features import (HEADS, FeatureNetwork, class_probabilities, extract_featu
                        feature_network_id, feature_network_info, load_feature_network, predict)
 from .evaluate import COLLAPSE_STD, generate, score_generator, spread
 from .scores import (classifier_score, conditional_accuracy, fid_from_features,
-                     frechet_distance, inception_path, kid_from_features, kmmd, moments,
-                     real_statistics)
+                     frechet_distance, inception_path, kid_from_features, kid_subsets, kmmd,
+                     moments, real_statistics)
 
 __all__ = ["HEADS", "FeatureNetwork", "class_probabilities", "classifier_score",
            "conditional_accuracy", "extract_features", "generate", "score_generator", "feature_network_id",
            "feature_network_info", "fid_from_features", "frechet_distance", "inception_path",
-           "kid_from_features", "kmmd", "load_feature_network", "moments", "predict",
-           "real_statistics", "spread", "COLLAPSE_STD"]
+           "kid_from_features", "kid_subsets", "kmmd", "load_feature_network", "moments",
+           "predict", "real_statistics", "spread", "COLLAPSE_STD"]

@@ -56,7 +56,7 @@ def score_generator(generator, dataset: str, split: str = "train", classes=None,
     fake, labels = generate(generator, n, seed=seed)
     fake_features = extract_features(fake)
     result = {"fid": fid_from_features(real["features"].astype(np.float64), fake_features),
-              "kid": kid_from_features(real["features"].astype(np.float64), fake_features),
+              **kid_from_features(real["features"].astype(np.float64), fake_features),
               "kmmd": kmmd(real["features"].astype(np.float64), fake_features),
               **spread(fake), "features": feature_network_id(), "n_fake": n, "n_real": len(real["features"]),
               "real": f"{dataset}/{split}{'/tiny' if tiny else ''}"}

@@ -1,6 +1,7 @@
 """FID, KID, KMMD, the classifier score and conditional accuracy, from features.
 
-FID and KID go through clean-fid's own functions; KMMD follows the definition of
+FID goes through clean-fid's own function, KID through the same estimator with its
+subset spread (:func:`kid_subsets`, checked against clean-fid's); KMMD follows the definition of
 the cGANTransfer/BSA evaluation code (REFERENCE.md §1).  Real-image statistics
 are cached per dataset, split, data variant and feature network.
 """
@@ -38,15 +39,28 @@ def fid_from_features(real: np.ndarray, fake: np.ndarray) -> float:
     return frechet_distance(*moments(real), *moments(fake))
 
 
+def kid_subsets(real: np.ndarray, fake: np.ndarray, seed: int = 0, num_subsets: int = 100,
+                max_subset_size: int = 1000) -> np.ndarray:
+    """KID per random subset pair: the unbiased MMD² with the cubic polynomial kernel
+    k(x, y) = (x·y / d + 1)³, the subsets drawn exactly as clean-fid's ``kernel_distance``
+    draws them (whose value is the mean of these; clean-fid returns no spread)."""
+    d, m = real.shape[1], min(len(real), len(fake), max_subset_size)
+    draw = np.random.RandomState(seed)  # the legacy stream, as np.random.seed gives clean-fid
+    values = np.empty(num_subsets)
+    for i in range(num_subsets):
+        x = fake[draw.choice(len(fake), m, replace=False)]
+        y = real[draw.choice(len(real), m, replace=False)]
+        within = (x @ x.T / d + 1) ** 3 + (y @ y.T / d + 1) ** 3
+        across = (x @ y.T / d + 1) ** 3
+        values[i] = ((within.sum() - np.diag(within).sum()) / (m - 1) - across.sum() * 2 / m) / m
+    return values
+
+
 def kid_from_features(real: np.ndarray, fake: np.ndarray, seed: int = 0,
-                      num_subsets: int = 100, max_subset_size: int = 1000) -> float:
-    """clean-fid's KID (cubic polynomial kernel MMD²), with its subset draws seeded."""
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        return clean_fid.kernel_distance(real, fake, num_subsets, max_subset_size)
-    finally:
-        np.random.set_state(state)
+                      num_subsets: int = 100, max_subset_size: int = 1000) -> dict:
+    """KID (the mean over subsets, = clean-fid's) and its subset standard deviation."""
+    values = kid_subsets(real, fake, seed, num_subsets, max_subset_size)
+    return {"kid": float(values.mean()), "kid_std": float(values.std(ddof=1))}
 
 
 def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
