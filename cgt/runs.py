@@ -1,16 +1,25 @@
-"""Run records: every number the book shows comes from one of these.
+"""The run layer: every number the book shows comes from one run record.
 
-A record holds the configuration, seed, git revision, device, wall time,
-library versions and the metrics of one run, and is written atomically
-(temporary file + rename) under ``paths.runs_dir(profile)/<chapter>/<name>.json``.
+A :class:`RunSpec` says everything that decides what a run computes (its
+configuration, seed, how its model is rebuilt, how it is scored, and the code
+that computes it); :func:`run` runs it once, and :func:`load_run` rebuilds its
+best model from the record alone.  A record holds the configuration, seed, run
+key, git revision, device, wall time, library versions and the metrics of one
+run, and is written atomically under ``paths.runs_dir(profile)/<chapter>/<name>.json``
+with the run's files (``best.pt``, ``last.pt``) in the folder of the same name.
 Chapters add "claims" rows (:class:`cgt.claims.Result`: claim, paper, ours,
 seeds, verdict, reason) that the book's introduction collects into its summary table.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib
+import importlib.util
 import json
 import platform
+import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,8 +27,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from . import __version__, atomic, paths
 from .machine import device_description
+from .metrics.evaluate import Scoring
 
 
 def git_revision() -> str:
@@ -68,6 +80,8 @@ class RunRecord:
     metrics: dict = field(default_factory=dict)
     claims: list = field(default_factory=list)
     status: str = "running"
+    key: str | None = None
+    builder: str | None = None
     git_revision: str = field(default_factory=git_revision)
     device: str = field(default_factory=device_description)
     versions: dict = field(default_factory=library_versions)
@@ -82,6 +96,16 @@ class RunRecord:
     def add_claim(self, result) -> None:
         """Keep a :class:`cgt.claims.Result` (the only source of verdicts)."""
         self.claims.append(result.as_dict())
+
+    def reported_score(self) -> tuple[dict, str]:
+        """(fresh score, status) for a table: a run that did not complete, or whose
+        chosen generator collapsed, gives no score and says so (a failure, not a number)."""
+        if self.status != "complete":
+            return {}, self.status
+        score = self.metrics.get("score") or {}
+        if score.get("collapsed"):
+            return {}, "collapsed"
+        return score, self.status
 
     def save(self, status: str | None = None) -> Path:
         if status:
@@ -98,32 +122,131 @@ class RunRecord:
         self.save("complete" if error is None else f"failed: {kind.__name__}: {error}")
 
 
-def run_once(chapter: str, name: str, profile: str, config: dict, seed: int | None,
-             work: Callable[[RunRecord, Path], None]) -> RunRecord:
-    """Run ``work(record, folder)`` unless a complete record of the same run exists.
+# The library code a run's numbers depend on. Its fingerprint is part of every run
+# key, so a complete record is not reused after that code changed; each spec adds the
+# module of its own experiment. Plotting, the book, the claims rules and this module
+# change no run's numbers and are left out.
+COMPUTING_CODE = ("cgt.nn", "cgt.train", "cgt.distributed", "cgt.machine", "cgt.methods",
+                  "cgt.metrics", "cgt.data", "cgt.checkpoints", "cgt.pretrain")
 
-    A complete record with the same config and seed is returned as it is (a rerun
-    of the chapter skips the work); an incomplete one is run again in the same
-    ``folder``, where :func:`cgt.train.train_gan` resumes from its ``last.pt``.
-    A diverged run is recorded as failed and returned, so one bad run does not
-    stop a whole book, except in the smoke profile, where it raises.
+
+@functools.lru_cache(maxsize=None)
+def code_fingerprint(modules: tuple[str, ...]) -> str:
+    """SHA-256 (16 hex digits) of the source of ``modules`` (a package: all its files)."""
+    digest = hashlib.sha256()
+    for name in sorted(set(modules)):
+        origin = Path(importlib.util.find_spec(name).origin)
+        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        for file in files:
+            digest.update(f"{name}:{file.relative_to(origin.parent).as_posix()}\n".encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _plain(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that decides what one run computes, and where it lives.
+
+    ``builder`` (``"module:function"``) rebuilds the untrained model from ``config``
+    so that :func:`load_run` can load the run's ``best.pt`` from the record alone;
+    ``scoring`` scores the chosen checkpoint afresh once the run has trained;
+    ``code`` names the modules whose source enters the run key.
     """
-    config = json.loads(json.dumps(config, default=str))
-    path = paths.runs_dir(profile) / chapter / f"{name}.json"
-    if path.exists():
-        saved = json.loads(path.read_text())
-        if saved["status"] == "complete" and saved["config"] == config and saved["seed"] == seed:
-            fields = {k: v for k, v in saved.items() if k in RunRecord.__dataclass_fields__}
-            return RunRecord(**fields)
-    record = RunRecord(chapter, name, profile, config=config, seed=seed)
-    folder = path.with_suffix("")
+
+    chapter: str
+    name: str
+    profile: str
+    config: dict
+    seed: int | None = None
+    builder: str | None = None
+    scoring: Scoring | None = None
+    code: tuple = COMPUTING_CODE
+
+    def __post_init__(self):
+        object.__setattr__(self, "config", _plain(self.config))
+
+    @property
+    def path(self) -> Path:
+        return paths.runs_dir(self.profile) / self.chapter / f"{self.name}.json"
+
+    @property
+    def key(self) -> str:
+        """Changes exactly when what the run computes changes (not with its name)."""
+        payload = {"config": self.config, "seed": self.seed, "builder": self.builder,
+                   "scoring": asdict(self.scoring) if self.scoring else None,
+                   "code": code_fingerprint(tuple(self.code))}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run(spec: RunSpec, work: Callable[[RunRecord, Path], None]) -> RunRecord:
+    """Run ``work(record, folder)`` unless a complete record with the same key exists.
+
+    A complete record of the same key is returned as it is (a rerun of the chapter
+    skips the work). An incomplete one of the same key runs again in the same
+    ``folder``, where :func:`cgt.train.train_gan` resumes from its ``last.pt``; a
+    record of another key (other configuration or code) is discarded with its files,
+    so nothing computed by other code is resumed or shown. With ``spec.scoring`` the
+    run's ``best.pt`` is then scored afresh into ``metrics["score"]``. A diverged run
+    is recorded as failed and returned, so one bad run does not stop a whole book,
+    except in the smoke profile, where it raises.
+    """
+    key, folder = spec.key, spec.path.with_suffix("")
+    if spec.path.exists():
+        saved = json.loads(spec.path.read_text())
+        if saved.get("key") == key and saved["status"] == "complete":
+            return RunRecord(**{k: v for k, v in saved.items() if k in RunRecord.__dataclass_fields__})
+        if saved.get("key") != key:
+            shutil.rmtree(folder, ignore_errors=True)
+    elif folder.exists():  # files without a record: of unknown origin, so not resumed
+        shutil.rmtree(folder)
+    record = RunRecord(spec.chapter, spec.name, spec.profile, config=spec.config, seed=spec.seed,
+                       key=key, builder=spec.builder)
+    record.save()  # the key is on disk before any checkpoint is
     try:
         with record:
             work(record, folder)
+            if spec.scoring is not None:
+                record.metrics["score"] = spec.scoring.final(rebuild(record.path))
     except DivergenceError:
-        if profile == "smoke":
+        if spec.profile == "smoke":
             raise
     return record
+
+
+def rebuild(record_file: Path, which: str = "best") -> torch.nn.Module:
+    """The model of a run record, rebuilt by its builder from its config alone, with the
+    ``best`` (or ``last``) weights of the run loaded, in eval mode."""
+    if not record_file.exists():
+        raise FileNotFoundError(f"no run record {record_file}: run the experiment first")
+    saved = json.loads(record_file.read_text())
+    if not saved.get("builder"):
+        raise ValueError(f"run {saved['name']} keeps no model to load")
+    weights = record_file.with_suffix("") / f"{which}.pt"
+    if not weights.exists():
+        raise FileNotFoundError(f"no {which}.pt beside {record_file} (status: {saved['status']})")
+    module, function = saved["builder"].split(":")
+    model = getattr(importlib.import_module(module), function)(saved["config"])
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=False)["generator"])
+    return model.eval()
+
+
+def completed_key(chapter: str, name: str, profile: str) -> str:
+    """The key of a complete run, for the specs of runs that continue it (a run that
+    starts from another one must rerun when that one was recomputed)."""
+    path = paths.runs_dir(profile) / chapter / f"{name}.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    if saved.get("status") != "complete":
+        raise FileNotFoundError(f"run {chapter}/{name} ({profile}) has not completed: run it first")
+    return saved["key"]
+
+
+def load_run(chapter: str, name: str, profile: str, which: str = "best") -> torch.nn.Module:
+    """The best (or last) model of a finished run, from its record alone."""
+    return rebuild(paths.runs_dir(profile) / chapter / f"{name}.json", which)
 
 
 def load_records(profile: str) -> list[dict]:

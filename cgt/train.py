@@ -26,48 +26,8 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from . import atomic, distributed
-from .machine import cpu_has_bf16
+from .machine import PRECISIONS, fast_autocast, fast_path, pick_device
 from .runs import DivergenceError, RunRecord
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """CUDA when present, else CPU; ``device`` forces one."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-PRECISIONS = ("auto", "fp32", "bf16")
-
-
-def fast_path(device: torch.device, precision: str) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype or None, channels-last?) for ``precision`` on ``device``.
-
-    ``auto`` takes bf16 autocast + channels-last on CPUs with bf16 units
-    (AVX512-BF16/AMX; `make bench` measures the gain: 2.9× the fp32 step at width
-    32 on a 2-core AVX512-BF16 EPYC, about 5.7× on an AMX machine) and fp32 (TF32 matmuls)
-    elsewhere.  On an H100 the 32×32 models are launch-bound and autocast's casts
-    made a step slower (12.8 vs 20.0 it/s at width 32), so CUDA keeps fp32 unless
-    ``bf16`` is asked for.  Losses are computed in fp32 either way; on CPU, spectral
-    norm's power iteration (``torch.mv``) is not autocast and stays fp32.
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision '{precision}'; valid: {', '.join(PRECISIONS)}")
-    if precision == "fp32":
-        return None, False
-    if precision == "bf16":
-        return torch.bfloat16, True
-    if device.type == "cpu" and cpu_has_bf16():
-        return torch.bfloat16, True
-    return None, False
-
-
-def fast_autocast(device: torch.device, precision: str = "auto"):
-    """The autocast context of :func:`fast_path` on ``device``: bf16 where the fast path
-    takes it, a no-op where it keeps fp32.  Sampling for metrics uses it too, so a
-    run is scored at the precision it trained in (features are always fp32)."""
-    dtype, _ = fast_path(device, precision)
-    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
 
 def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -188,7 +148,9 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     update (everything else stays frozen). ``regulariser(G)`` adds a term to the
     generator loss (a method's sparsity or residual penalty); ``d_regulariser(D, real,
     fake)`` one to the discriminator loss (CTF's self-supervision). ``evaluate(G, it)``
-    returns metrics; the run keeps the G state with the lowest ``"fid"``.  With
+    returns metrics at iteration 0 and every ``eval_every`` iterations; the run keeps
+    the G state with the lowest ``"fid"`` (the start included: a run that only got
+    worse keeps where it started).  With
     ``out_dir`` the loop checkpoints there and resumes from ``last.pt`` if present.
 
     Launched by ``torchrun``, every process trains on its slice of the global batch
@@ -277,7 +239,25 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
             atomic.save_torch({"generator": sampler.state_dict(), "metrics": metrics,
                                "gan_config": generator.cfg.to_dict()}, out_dir / "best.pt")
 
+    def evaluation(done: int, losses: dict) -> None:
+        sampler = ema.module if ema is not None else generator
+        sampler.eval()
+        with torch.no_grad(), torch.random.fork_rng():  # training never depends on evaluating
+            metrics = {"iteration": done, "wall_time_s": round(time.perf_counter() - t0, 2),
+                       **losses, **evaluate(sampler, done)}
+        generator.train()
+        result.history.append(metrics)
+        # a collapsed generator (samples that stopped varying) is never the best one
+        if "fid" in metrics and not metrics.get("collapsed") and (
+                result.best is None or metrics["fid"] < result.best["fid"]):
+            keep_best(sampler, metrics)
+        if record is not None:
+            record.metrics["history"], record.metrics["best"] = result.history, result.best
+            record.save()
+
     t0 = time.perf_counter()
+    if evaluate is not None and config.eval_every and start_iteration == 0:
+        evaluation(0, {})  # where the run starts: speed comparisons need it
     # left unset, TQDM_DISABLE=1 still silences it; under torchrun only rank 0 shows one
     quiet = {} if progress and main_process else {"disable": True}
     bar = tqdm(range(start_iteration, config.iterations), initial=start_iteration,
@@ -323,21 +303,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
         bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}", refresh=False)
         if evaluate is not None and config.eval_every and (done % config.eval_every == 0
                                                            or done == config.iterations):
-            sampler = ema.module if ema is not None else generator
-            sampler.eval()
-            with torch.no_grad():
-                metrics = {"iteration": done, "wall_time_s": round(time.perf_counter() - t0, 2),
-                           "d_loss": d_loss.item(), "g_loss": g_loss.item(),
-                           **evaluate(sampler, done)}
-            generator.train()
-            result.history.append(metrics)
-            # a collapsed generator (samples that stopped varying) is never the best one
-            if "fid" in metrics and not metrics.get("collapsed") and (
-                    result.best is None or metrics["fid"] < result.best["fid"]):
-                keep_best(sampler, metrics)
-            if record is not None:
-                record.metrics["history"], record.metrics["best"] = result.history, result.best
-                record.save()
+            evaluation(done, {"d_loss": d_loss.item(), "g_loss": g_loss.item()})
         if config.checkpoint_every and done % config.checkpoint_every == 0:
             checkpoint(done)
     bar.close()

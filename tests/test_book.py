@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def built_book(tmp_path_factory):
     """A smoke build into a temporary home, then a second build that should reuse it."""
     home = tmp_path_factory.mktemp("home")
-    env = {**os.environ, "CGT_HOME": str(home), "CGT_DATA_CACHE": str(ROOT / "data" / "cache")}
-    env.pop("CGT_RUNS_DIR", None)
+    # the run records go where nbval's execution of the chapters (book/*.md, collected after
+    # this file) finds them: each run is computed once per session, and reused by run key
+    runs = Path(os.environ["CGT_RUNS_DIR"])
+    shutil.rmtree(runs, ignore_errors=True)
+    env = {**os.environ, "CGT_HOME": str(home), "CGT_DATA_CACHE": str(ROOT / "data" / "cache"),
+           "CGT_RUNS_DIR": str(runs)}
     command = [sys.executable, "-m", "cgt.book", "build", "--profile", "smoke"]
     first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -35,7 +40,7 @@ def test_every_chapter_is_executed_then_reused(built_book):
     assert first["book/data"]["state"] == "executed"
     assert second["book/data"]["state"] == "cached"
     assert (build / "html" / "book" / "data.html").exists()
-    records = list((build / "runs" / "smoke").glob("*/*.json"))
+    records = list(Path(built_book[3]["CGT_RUNS_DIR"]).glob("*/*.json"))
     chapters = {Path(p).name for p in book.pages(ROOT)[1:]}
     assert {r.parent.name for r in records} == chapters  # every chapter wrote its record
 

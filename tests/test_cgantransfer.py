@@ -172,21 +172,26 @@ def test_bad_extensions_are_refused():
 
 
 def test_a_transfer_run_is_recorded_reloadable_and_skipped_when_complete(tmp_path, monkeypatch):
-    from cgt.methods.runner import TransferTask, load_generator, run_transfer
+    from cgt.methods.runner import TransferTask, run_transfer
+    from cgt.metrics import SCORING_SEED
+    from cgt.runs import load_run
 
     monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
     task = TransferTask("fashion8", "fashion_mnist", ("shirt",), shots=4, seed=0, tiny=True)
     config = TrainConfig(iterations=2, batch_size=4, eval_every=1, device="cpu")
     record = run_transfer("cgantransfer", task, config, profile="smoke", eval_samples=32,
-                          progress=False)
+                          score_samples=48, progress=False)
     assert record.status == "complete"
-    assert [h["iteration"] for h in record.metrics["history"]] == [1, 2]
+    assert [h["iteration"] for h in record.metrics["history"]] == [0, 1, 2]
     assert record.metrics["best"]["fid"] == min(h["fid"] for h in record.metrics["history"])
+    score = record.metrics["score"]  # the chosen checkpoint scored afresh, on another z stream
+    assert score["n_fake"] == 48 and score["seed"] == SCORING_SEED
+    assert score["fid"] != record.metrics["best"]["fid"] and "kid_std" in score
     assert not (tmp_path / "cgantransfer" / record.name / "last.pt").exists()
-    generator = load_generator("cgantransfer", record.name, "smoke")
+    generator = load_run("cgantransfer", record.name, "smoke")  # from the record alone
     assert generator.new_classes == [8]
     again = run_transfer("cgantransfer", task, config, profile="smoke", eval_samples=32,
-                         progress=False)
+                         score_samples=48, progress=False)
     assert again.started == record.started  # the complete record was reused, not rerun
     with pytest.raises(ValueError, match="unknown method"):
-        run_transfer("magic", task, config, profile="smoke", eval_samples=32)
+        run_transfer("magic", task, config, profile="smoke", eval_samples=32, score_samples=32)

@@ -13,7 +13,7 @@ def _history(fids, every=10):
 
 def _transfer_rows(method, fids_by_seed, histories=None):
     return [{"method": method, "setting": "2/25", "dataset": "fashion_mnist", "seed": seed,
-             "fid": fid, "best_iteration": 50.0,
+             "fid": fid, "selection_fid": fid, "best_iteration": 50.0,
              "history": (histories or {}).get(seed, _history([fid + 5, fid]))}
             for seed, fid in fids_by_seed.items()]
 

@@ -1,9 +1,11 @@
 """Profiles and run records."""
 
+import dataclasses
 import json
 import platform
 
 import pytest
+import torch
 
 from cgt import claims, machine, profiles, runs
 
@@ -73,7 +75,11 @@ def test_short_device_names():
     assert runs.short_device("cpu (2 cores, x86_64)") == "CPU"
 
 
-def test_run_once_skips_complete_runs_and_reruns_changed_ones(tmp_path, monkeypatch):
+def _spec(config, name="a", profile="quick", **fields):
+    return runs.RunSpec("demo", name, profile, config, 0, **fields)
+
+
+def test_a_run_is_skipped_when_complete_and_rerun_when_what_it_computes_changes(tmp_path, monkeypatch):
     monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
     calls = []
 
@@ -81,15 +87,96 @@ def test_run_once_skips_complete_runs_and_reruns_changed_ones(tmp_path, monkeypa
         calls.append(folder)
         record.metrics["fid"] = 1.0
 
-    first = runs.run_once("demo", "a", "quick", {"k": 1}, 0, work)
-    again = runs.run_once("demo", "a", "quick", {"k": 1}, 0, work)
+    first = runs.run(_spec({"k": 1}), work)
+    again = runs.run(_spec({"k": 1}), work)
     assert len(calls) == 1 and again.metrics == {"fid": 1.0} and again.status == "complete"
-    runs.run_once("demo", "a", "quick", {"k": 2}, 0, work)  # another config: run again
+    assert again.key == first.key == _spec({"k": 1}).key
+    runs.run(_spec({"k": 2}), work)  # another config: run again
     assert len(calls) == 2 and calls[0] == tmp_path / "demo" / "a"
-    assert first.path == again.path
+    monkeypatch.setattr(runs, "code_fingerprint", lambda modules: "other code")
+    runs.run(_spec({"k": 2}), work)  # the same config computed by other code: run again
+    assert len(calls) == 3 and first.path == again.path
 
 
-def test_run_once_records_a_diverged_run_and_goes_on_except_in_smoke(tmp_path, monkeypatch):
+def test_the_key_follows_what_is_computed_not_the_name():
+    assert _spec({"k": 1}, name="a").key == _spec({"k": 1}, name="b").key
+    assert _spec({"k": 1}).key != _spec({"k": 1.5}).key
+    assert _spec({"k": 1}).key != _spec({"k": 1}, code=runs.COMPUTING_CODE + ("cgt.experiments.bsa",)).key
+
+
+def test_the_code_fingerprint_changes_with_the_source(tmp_path, monkeypatch):
+    package = tmp_path / "fingerprinted"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "part.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = runs.code_fingerprint(("fingerprinted",))
+    (package / "part.py").write_text("VALUE = 2\n")
+    runs.code_fingerprint.cache_clear()
+    assert runs.code_fingerprint(("fingerprinted",)) != before
+    runs.code_fingerprint.cache_clear()
+
+
+def test_an_interrupted_run_resumes_only_under_its_own_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
+    seen = []
+
+    def interrupted(record, folder):
+        seen.append((folder / "last.pt").exists())
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "last.pt").write_text("checkpoint")
+        raise KeyboardInterrupt
+
+    for config in ({"k": 1}, {"k": 1}, {"k": 2}):
+        with pytest.raises(KeyboardInterrupt):
+            runs.run(_spec(config), interrupted)
+    assert seen == [False, True, False]  # resumed once; another key's files were discarded
+    assert json.loads(_spec({"k": 2}).path.read_text())["key"] == _spec({"k": 2}).key
+
+
+def tiny_model(config):
+    return torch.nn.Linear(config["width"], 1)
+
+
+def test_a_run_is_rebuilt_and_scored_from_its_record_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
+    scored = []
+
+    @dataclasses.dataclass(frozen=True)
+    class Scoring:  # stands in for cgt.metrics.Scoring: records what it is given
+        def final(self, model):
+            scored.append(model)
+            return {"fid": 2.0}
+
+    def work(record, folder):
+        model = tiny_model({"width": 3})
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save({"generator": model.state_dict()}, folder / "best.pt")
+        scored.append(model)
+
+    spec = runs.RunSpec("demo", "m", "quick", {"width": 3}, 0, builder=f"{__name__}:tiny_model",
+                        scoring=Scoring())
+    record = runs.run(spec, work)
+    assert record.metrics["score"] == {"fid": 2.0}
+    trained, rescored = scored
+    assert torch.equal(rescored.weight, trained.weight) and rescored is not trained
+    loaded = runs.load_run("demo", "m", "quick")
+    assert torch.equal(loaded.weight, trained.weight) and not loaded.training
+    with pytest.raises(FileNotFoundError, match="run the experiment first"):
+        runs.load_run("demo", "missing", "quick")
+
+
+def test_a_table_row_gets_no_score_from_a_failed_or_collapsed_run():
+    record = runs.RunRecord("demo", "a", "quick", metrics={"score": {"fid": 3.0, "collapsed": False}},
+                            status="complete")
+    assert record.reported_score() == ({"fid": 3.0, "collapsed": False}, "complete")
+    record.metrics["score"]["collapsed"] = True
+    assert record.reported_score() == ({}, "collapsed")
+    record.status = "failed: DivergenceError: nan"
+    assert record.reported_score() == ({}, "failed: DivergenceError: nan")
+
+
+def test_a_diverged_run_is_recorded_and_the_book_goes_on_except_in_smoke(tmp_path, monkeypatch):
     from cgt.train import DivergenceError
 
     monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
@@ -97,7 +184,7 @@ def test_run_once_records_a_diverged_run_and_goes_on_except_in_smoke(tmp_path, m
     def diverge(record, folder):
         raise DivergenceError("the generator loss became nan at iteration 3")
 
-    record = runs.run_once("demo", "bad", "quick", {}, 0, diverge)
+    record = runs.run(_spec({}, name="bad"), diverge)
     assert record.status.startswith("failed: DivergenceError: the generator loss became nan")
     with pytest.raises(DivergenceError):
-        runs.run_once("demo", "bad", "smoke", {}, 0, diverge)
+        runs.run(_spec({}, name="bad", profile="smoke"), diverge)

@@ -57,19 +57,33 @@ def test_divergence_names_the_iteration_and_term():
 
 def test_best_by_fid_is_tracked_and_history_recorded(tmp_path):
     g, d, x, y = _setup()
-    scores = iter([5.0, 3.0, 4.0])
+    scores = iter([6.0, 5.0, 3.0, 4.0])
     result = train_gan(g, d, x, y, TrainConfig(iterations=3, batch_size=8, eval_every=1,
                                                device="cpu"),
                        evaluate=lambda gen, it: {"fid": next(scores)}, out_dir=tmp_path,
                        progress=False)
-    assert [h["fid"] for h in result.history] == [5.0, 3.0, 4.0]
+    assert [h["iteration"] for h in result.history] == [0, 1, 2, 3]  # the start is logged
+    assert [h["fid"] for h in result.history] == [6.0, 5.0, 3.0, 4.0]
     assert result.best["iteration"] == 2
     assert torch.load(tmp_path / "best.pt", weights_only=False)["metrics"]["fid"] == 3.0
 
 
+def test_a_run_that_only_gets_worse_keeps_its_start(tmp_path):
+    g, d, x, y = _setup()
+    start = {k: v.clone() for k, v in g.state_dict().items()}
+    scores = iter([1.0, 2.0, 3.0])
+    result = train_gan(g, d, x, y, TrainConfig(iterations=2, batch_size=8, eval_every=1,
+                                               device="cpu"),
+                       evaluate=lambda gen, it: {"fid": next(scores)}, out_dir=tmp_path,
+                       progress=False)
+    assert result.best["iteration"] == 0
+    kept = torch.load(tmp_path / "best.pt", weights_only=False)["generator"]
+    assert all(torch.equal(kept[k], start[k]) for k in start)
+
+
 def test_a_collapsed_evaluation_is_never_the_best(tmp_path):
     g, d, x, y = _setup()
-    scores = iter([(5.0, False), (1.0, True), (4.0, False)])  # FID 1.0 from a constant output
+    scores = iter([(6.0, False), (5.0, False), (1.0, True), (4.0, False)])  # FID 1.0 from a constant output
     result = train_gan(g, d, x, y, TrainConfig(iterations=3, batch_size=8, eval_every=1,
                                                device="cpu"),
                        evaluate=lambda gen, it: dict(zip(("fid", "collapsed"), next(scores))),
@@ -158,3 +172,20 @@ def test_fast_autocast_follows_the_precision_switch():
         assert (a @ a).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="unknown precision"):
         fast_autocast(cpu, "fp8")
+
+
+def test_evaluating_does_not_change_what_is_trained():
+    class DrawsFromTheGlobalRNG(Generator):  # as CTF's generator draws its low-quality inputs
+        def forward(self, z, y=None):
+            return super().forward(z + 0.1 * torch.randn_like(z), y)
+
+    weights = []
+    for eval_every in (0, 1):
+        _, d, x, y = _setup()
+        g = DrawsFromTheGlobalRNG(GANConfig(num_classes=2, ch=4, dim_z=8))
+        train_gan(g, d, x, y, TrainConfig(iterations=2, batch_size=8, eval_every=eval_every,
+                                          device="cpu"),
+                  evaluate=lambda gen, it: {"fid": float(gen(torch.randn(2, 8), torch.zeros(2).long()).mean())},
+                  progress=False)
+        weights.append(torch.cat([p.detach().flatten() for p in g.parameters()]))
+    assert torch.equal(weights[0], weights[1])

@@ -12,4 +12,4 @@ from .sources import MissingSourceError
 
 __all__ = ["DATASETS", "ChecksumMismatch", "ImageSet", "MissingSourceError", "build",
            "class_index", "gb2312_level1", "k_shot", "load", "load_cifar", "load_image_folder",
-           "low_quality", "select_classes", "train_test"]
+           "low_quality", "select_classes", "to_uint8", "train_test"]

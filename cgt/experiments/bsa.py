@@ -18,15 +18,16 @@ import pandas as pd
 import torch
 
 from .. import claims as protocol
-from .. import data, paths
+from .. import atomic, data
 from ..data import to_uint8
 from ..checkpoints import source_fingerprint
 from ..methods import bsa
-from ..methods.runner import TransferTask, _source, generator_targets, run_transfer
-from ..metrics import extract_features, fid_from_features, generate, kmmd, real_statistics, spread
+from ..methods.runner import TransferTask, run_transfer, shipped_source
+from ..metrics import Scoring, extract_features, fid_from_features, generate, kmmd, real_statistics
+from ..metrics.evaluate import sampled_classes
 from ..nn import Generator
-from ..runs import RunRecord, run_once
-from ..train import TrainConfig, fast_autocast
+from ..runs import COMPUTING_CODE, RunRecord, RunSpec, load_run, run
+from ..train import TrainConfig
 
 CHAPTER = "bsa"
 TARGETS = {"lfw": ("lfw", "animals"), "emoji": ("emoji_faces", "emoji-objects")}
@@ -89,38 +90,51 @@ def training_images(t: Target) -> torch.Tensor:
 
 
 def reference_features(t: Target) -> np.ndarray:
-    return real_statistics(t.dataset, "train", t.tiny, [TARGET_CLASS])["features"].astype(np.float64)
+    return scoring(t, {"eval_samples": 1, "score_samples": 1}).reference()
 
 
-def score(generator, t: Target, samples: int, truncation: float | None, seed: int = 12345) -> dict:
-    """FID and KMMD of ``samples`` generated images against every target image."""
-    real = reference_features(t)
-    device = next(generator.parameters()).device
-    with fast_autocast(device):
-        fake, _ = generate(generator, samples, seed=seed, truncation=truncation)
-    features = extract_features(fake)
-    return {"fid": fid_from_features(real, features), "kmmd": kmmd(real, features), **spread(fake)}
+def scoring(t: Target, sizes, truncation: float | None = None) -> Scoring:
+    """Samples against *all* target images (the paper compares with the whole dataset)."""
+    return Scoring(t.dataset, "train", (TARGET_CLASS,), t.tiny, sizes["eval_samples"],
+                   sizes["score_samples"], truncation)
 
 
 def source_generator(name: str, seed: int = 0) -> Generator:
     """A shipped source, or ``random``: the animals architecture freshly initialised (Fig. 10)."""
     if name == "random":
         torch.manual_seed(seed)
-        return Generator(_source("animals")[0].cfg).eval()
-    return _source(name)[0]
+        return Generator(shipped_source("animals")[0].cfg).eval()
+    return shipped_source(name)[0]
+
+
+# What a same-loss run computes from: nothing else of the chapter's sizes enters its key.
+SUPERVISED_SIZES = ("iterations", "batch_size", "eval_every", "eval_samples", "score_samples",
+                    "score_truncation", "lr_adapters", "lr_latents", "lr_body", "decay_at",
+                    "warmup", "perceptual", "perceptual_weight")
+
+
+def bsa_config(method: str, t: Target, sizes) -> bsa.BSAConfig:
+    lambdas = {"lambda_z": 0.0, "lambda_bn": 0.0} if method == "encoder" else {}
+    return bsa.BSAConfig(iterations=sizes["iterations"], batch_size=min(sizes["batch_size"], t.shots),
+                         lr_adapters=sizes["lr_adapters"], lr_latents=sizes["lr_latents"],
+                         decay_every=int(sizes["iterations"] * sizes["decay_at"]),
+                         also_train=SUPERVISED[method], lr_body=sizes["lr_body"], seed=t.seed,
+                         warmup=sizes["warmup"], eval_every=sizes["eval_every"], **lambdas)
 
 
 def fit_supervised(method: str, t: Target, sizes, profile: str, progress: bool = True) -> RunRecord:
     """One run of a same-loss method (ours, update-first/last/all, encoder-generator).
 
-    The run keeps the state with the best FID (the adversarial runs do the same) in
-    ``model.pt`` beside its record.
+    The run keeps the state with the best selection FID (the adversarial runs do the
+    same) in ``best.pt`` beside its record and reports its fresh score.
     """
     if method not in SUPERVISED:
         raise ValueError(f"unknown supervised method '{method}'; valid: {', '.join(SUPERVISED)}")
-    name = run_name(method, t)
-    config = {"method": method, "target": asdict(t), "sizes": dict(sizes),
+    config = {"method": method, "target": asdict(t), "sizes": {k: sizes[k] for k in SUPERVISED_SIZES},
               "source": source_fingerprint(t.source) if t.source != "random" else "random"}
+    spec = RunSpec(CHAPTER, run_name(method, t), profile, config, t.seed,
+                   builder=f"{__name__}:build_adapted", scoring=scoring(t, sizes, sizes["score_truncation"]),
+                   code=COMPUTING_CODE + (__name__,))
 
     def work(record: RunRecord, folder):
         images = training_images(t)
@@ -128,36 +142,35 @@ def fit_supervised(method: str, t: Target, sizes, profile: str, progress: bool =
         encoder = bsa.Encoder(images.shape[1], model.cfg.dim_z) if method == "encoder" else None
         network, features = bsa.perceptual_features(sizes["perceptual"])
         weights = bsa.calibrated_weights(features, images, sizes["perceptual_weight"])
+        select = spec.scoring.evaluator()
         best = {"fid": np.inf}
 
         def evaluate(adapted, iteration):
-            metrics = score(adapted, t, sizes["eval_samples"], sizes["score_truncation"])
+            metrics = select(adapted, iteration)
             if not metrics["collapsed"] and metrics["fid"] < best["fid"]:
                 best.update(metrics, iteration=iteration,
-                            state={"model": copy.deepcopy(adapted.state_dict()),
+                            state={"generator": copy.deepcopy(adapted.state_dict()),
                                    "encoder": encoder and copy.deepcopy(encoder.state_dict())})
             return metrics
 
-        lambdas = {"lambda_z": 0.0, "lambda_bn": 0.0} if method == "encoder" else {}
-        history = bsa.fit_bsa(model, images, features, weights, iterations=sizes["iterations"],
-                              batch_size=min(sizes["batch_size"], len(images)),
-                              lr_adapters=sizes["lr_adapters"], lr_latents=sizes["lr_latents"],
-                              decay_every=int(sizes["iterations"] * sizes["decay_at"]),
-                              also_train=SUPERVISED[method], lr_body=sizes["lr_body"],
-                              encoder=encoder, seed=t.seed, warmup=sizes["warmup"], evaluate=evaluate,
-                              eval_every=sizes["eval_every"], progress=progress, **lambdas)
+        history = bsa.fit_bsa(model, images, features, weights, bsa_config(method, t, sizes),
+                              encoder=encoder, evaluate=evaluate, progress=progress)
         if "state" not in best:  # every evaluation collapsed: keep the last model, flagged
             best.update(history[-1], iteration=history[-1]["iteration"],
-                        state={"model": model.state_dict(), "encoder": encoder and encoder.state_dict()})
-        folder.mkdir(parents=True, exist_ok=True)
-        torch.save(best.pop("state"), folder / "model.pt")
+                        state={"generator": model.state_dict(), "encoder": encoder and encoder.state_dict()})
+        atomic.save_torch(best.pop("state"), folder / "best.pt")
         record.metrics.update(history=history, perceptual=network, layer_weights=weights,
                               best={k: float(v) for k, v in best.items()},
-                              final={k: history[-1][k] for k in ("fid", "kmmd")},
                               trainable_g=trainable_count(model, method, encoder),
                               train_images=len(images))
 
-    return run_once(CHAPTER, name, profile, config, t.seed, work)
+    return run(spec, work)
+
+
+def build_adapted(config: dict) -> bsa.AdaptedGenerator:
+    """The untrained model of a same-loss run's config (for :func:`cgt.runs.load_run`)."""
+    t = Target(**config["target"])
+    return bsa.AdaptedGenerator(source_generator(t.source, t.seed), t.shots)
 
 
 def trainable_count(model: bsa.AdaptedGenerator, method: str, encoder) -> int:
@@ -179,7 +192,8 @@ def fit_adversarial(method: str, t: Target, sizes, profile: str, progress: bool 
                         lr_g=lr, lr_d=lr, betas=(0.0, 0.999), adam_eps=1e-8, d_steps=1,
                         eval_every=sizes["eval_every"])
     return run_transfer(kind, t.task(), train, profile=profile, eval_samples=sizes["eval_samples"],
-                        name=run_name(method, t), chapter=CHAPTER, progress=progress)
+                        score_samples=sizes["score_samples"], name=run_name(method, t),
+                        chapter=CHAPTER, progress=progress)
 
 
 def fit(method: str, t: Target, sizes, profile: str, progress: bool = True) -> RunRecord:
@@ -194,34 +208,20 @@ def run_name(method: str, t: Target) -> str:
     return f"{method}-{t.target}-{t.shots}-{t.source}-s{t.seed}"
 
 
-def load_adapted(method: str, t: Target, profile: str) -> bsa.AdaptedGenerator:
-    """The best state of a finished same-loss run."""
-    folder = paths.runs_dir(profile) / CHAPTER / run_name(method, t)
-    if not (folder / "model.pt").exists():
-        raise FileNotFoundError(f"no saved model in {folder}: run the experiment first")
-    state = torch.load(folder / "model.pt", map_location="cpu", weights_only=False)
-    model = bsa.AdaptedGenerator(source_generator(t.source, t.seed), t.shots)
-    model.load_state_dict(state["model"])
-    return model.eval()
-
-
-def load_any(method: str, t: Target, profile: str):
-    """The best generator of any method's run (adversarial runs through the runner)."""
-    if method in SUPERVISED:
-        return load_adapted(method, t, profile)
-    from ..methods.runner import load_generator
-
-    return load_generator(CHAPTER, run_name(method, t), profile)
+def load(method: str, t: Target, profile: str):
+    """The chosen generator of any method's finished run."""
+    return load_run(CHAPTER, run_name(method, t), profile)
 
 
 def row(method: str, t: Target, record: RunRecord) -> dict:
-    best = (record.metrics.get("best") or {}) if record.status == "complete" else {}
-    collapsed = bool(best.get("collapsed"))  # a collapsed generator is a failure, not a score
+    """A table row: the fresh score of the chosen checkpoint, and the selection FID."""
+    score, status = record.reported_score()
+    best = record.metrics.get("best") or {}
     return {"method": method, "label": LABELS[method], "target": t.target, "shots": t.shots,
-            "source": t.source, "fid": np.nan if collapsed else best.get("fid", np.nan),
-            "kmmd": np.nan if collapsed else best.get("kmmd", np.nan),
-            "best_iteration": best.get("iteration", np.nan),
-            "status": "collapsed" if collapsed else record.status,
+            "source": t.source, "fid": score.get("fid", np.nan), "kid": score.get("kid", np.nan),
+            "kid_std": score.get("kid_std", np.nan), "kmmd": score.get("kmmd", np.nan),
+            "selection_fid": best.get("fid", np.nan) if score else np.nan,
+            "best_iteration": best.get("iteration", np.nan), "status": status,
             "trainable_g": record.metrics.get("trainable_g"), "wall_s": record.wall_time_s,
             "history": record.metrics.get("history", [])}
 
@@ -393,10 +393,10 @@ def samples(method: str, t: Target, profile: str, n: int, truncation: float | No
             seed: int = 1) -> np.ndarray:
     """``n`` samples of a finished run: same-loss methods from the truncated normal
     (as BSA samples), adversarial ones from N(0, I) as they were trained and scored."""
-    generator = load_any(method, t, profile)
+    generator = load(method, t, profile)
     if method in SUPERVISED:
         return generate(generator, n, seed=seed, truncation=truncation)[0]
-    return generate(generator, n, classes=generator_targets(generator), seed=seed)[0]
+    return generate(generator, n, classes=sampled_classes(generator), seed=seed)[0]
 
 
 def histories(frame: pd.DataFrame) -> pd.DataFrame:

@@ -63,7 +63,8 @@ def run(method: str, task: TransferTask, sizes, profile: str, *, name: str | Non
         transfer: kt.TransferConfig | None = None, start_run: str | None = None,
         progress: bool = True) -> RunRecord:
     return run_transfer(method, task, train_config(method, sizes), profile=profile,
-                        eval_samples=sizes["eval_samples"], name=name, transfer=transfer,
+                        eval_samples=sizes["eval_samples"], score_samples=sizes["score_samples"],
+                        name=name, transfer=transfer,
                         start_run=start_run, chapter=CHAPTER, progress=progress)
 
 
@@ -72,14 +73,16 @@ def run_name(method: str, task: TransferTask) -> str:
 
 
 def _row(method: str, task: TransferTask, record: RunRecord, **extra) -> dict:
-    best = (record.metrics.get("best") or {}) if record.status == "complete" else {}
-    collapsed = bool(best.get("collapsed"))  # a collapsed generator is a failure, not a score
+    """A table row: the fresh score of the chosen checkpoint (``fid``, ``kid``), and the
+    selection FID that chose it (``selection_fid``, the scale of the histories)."""
+    score, status = record.reported_score()
+    best = record.metrics.get("best") or {}
     return {"method": method, "setting": task.label(), "dataset": task.dataset, "seed": task.seed,
-            "fid": np.nan if collapsed else best.get("fid", np.nan),
-            "kmmd": np.nan if collapsed else best.get("kmmd", np.nan),
+            "fid": score.get("fid", np.nan), "kid": score.get("kid", np.nan),
+            "kid_std": score.get("kid_std", np.nan), "kmmd": score.get("kmmd", np.nan),
+            "selection_fid": best.get("fid", np.nan) if score else np.nan,
             "best_iteration": best.get("iteration", np.nan),
-            "best_wall_s": best.get("wall_time_s", np.nan),
-            "status": "collapsed" if collapsed else record.status,
+            "best_wall_s": best.get("wall_time_s", np.nan), "status": status,
             "trainable_g": record.metrics.get("trainable_g"), "run": record.name,
             "history": record.metrics.get("history", []), **extra}
 
@@ -97,7 +100,10 @@ def main_grid(profile: str, sizes, progress: bool = True) -> pd.DataFrame:
 
 
 def with_bsa_early(grid: pd.DataFrame) -> pd.DataFrame:
-    """Add BSA-early rows: BSA's FID at the iteration where ours reached its best (Table 1)."""
+    """Add BSA-early rows: BSA's FID at the iteration where ours reached its best (Table 1).
+
+    Only the evaluation at that iteration exists (its checkpoint is not kept), so this
+    row is a selection FID, not a fresh score like the others."""
     extra = []
     for (setting, dataset, seed), cell in grid.groupby(["setting", "dataset", "seed"]):
         ours, bsa = cell[cell.method == "cgantransfer"], cell[cell.method == "bsa"]
@@ -106,7 +112,7 @@ def with_bsa_early(grid: pd.DataFrame) -> pd.DataFrame:
         iteration = ours.iloc[0].best_iteration
         fid = fid_at({"metrics": {"history": bsa.iloc[0].history}}, iteration)
         extra.append({**bsa.iloc[0].to_dict(), "method": "bsa-early", "fid": fid, "kmmd": np.nan,
-                      "best_iteration": iteration})
+                      "kid": np.nan, "kid_std": np.nan, "best_iteration": iteration})
     return pd.concat([grid, pd.DataFrame(extra)], ignore_index=True)
 
 
@@ -148,7 +154,7 @@ def convergence(grid: pd.DataFrame) -> pd.DataFrame:
                      "BSA FID": b.fid, "ours FID": o.fid,
                      "speed-up (iterations)": b.best_iteration / o.best_iteration,
                      "speed-up (wall time)": b.best_wall_s / o.best_wall_s,
-                     "ours reaches BSA's best at": (reach := first_reaching(o.history, b.fid)),
+                     "ours reaches BSA's best at": (reach := first_reaching(o.history, b.selection_fid)),
                      "speed-up (to BSA's best)": b.best_iteration / reach,
                      "BSA best at its last evaluation": b.best_iteration == b.history[-1]["iteration"]})
     return pd.DataFrame(rows)
@@ -268,7 +274,8 @@ def _time_to_reach(history: list, target: float) -> float | None:
 
 
 def _speed_evidence(grid: pd.DataFrame) -> tuple[list, int]:
-    """Per unit, the target is BSA's best FID of that run: BSA's time to it is known
+    """Per unit, the target is BSA's best selection FID of that run (the scale of the
+    histories): BSA's time to it is known
     exactly (its best iteration); ours is censored at its length if it never gets there.
     Also how many BSA runs were still improving at their last evaluation."""
     ours, bsa, length_ours, length_bsa = {}, {}, {}, {}
@@ -282,7 +289,7 @@ def _speed_evidence(grid: pd.DataFrame) -> tuple[list, int]:
             ours[unit] = bsa[unit] = length_ours[unit] = length_bsa[unit] = np.nan
             continue
         length_ours[unit], length_bsa[unit] = o.history[-1]["iteration"], b.history[-1]["iteration"]
-        ours[unit] = _time_to_reach(o.history, b.fid)
+        ours[unit] = _time_to_reach(o.history, b.selection_fid)
         bsa[unit] = float(b.best_iteration)
         improving += int(b.best_iteration == length_bsa[unit])
     return [ours, bsa, length_ours, length_bsa], improving

@@ -17,14 +17,13 @@ import pandas as pd
 import torch
 
 from .. import claims as protocol
-from .. import data, paths
+from .. import atomic, data, paths
 from ..data import to_uint8  # noqa: F401  (the chapter's figures use it)
 from ..methods import ctf
-from ..metrics import extract_features, fid_from_features, generate, real_statistics, spread
-from ..metrics.evaluate import score_generator
+from ..metrics import Scoring
 from ..nn import Discriminator, GANConfig, Generator
-from ..runs import RunRecord, run_once
-from ..train import TrainConfig, all_parameters, fast_autocast, train_gan
+from ..runs import COMPUTING_CODE, RunRecord, RunSpec, load_run, run
+from ..train import TrainConfig, all_parameters, train_gan
 
 CHAPTER = "ctf"
 METHOD_LABELS = {"baseline": "SN-GAN+Projection", "ctf": "Ours (CTF)"}
@@ -118,19 +117,11 @@ def train_config(sizes, iterations: int) -> TrainConfig:
                        lr_d=sizes["lr_d"], betas=(0.0, 0.999), d_steps=1, eval_every=sizes["eval_every"])
 
 
-def evaluator(s: Setting, sizes):
-    """FID of ``eval_samples`` class-balanced samples against the test images of the classes."""
-    real = real_statistics(s.dataset, "test", s.tiny, class_names(s))["features"].astype(np.float64)
-
-    def evaluate(generator, iteration):
-        device = next(generator.parameters()).device
-        # CTF generators draw their low-quality inputs from the global generator: fork it
-        with torch.random.fork_rng(), fast_autocast(device):
-            torch.manual_seed(12345)
-            fake, _ = generate(generator, sizes["eval_samples"], seed=12345)
-        return {"fid": fid_from_features(real, extract_features(fake)), **spread(fake)}
-
-    return evaluate
+def scoring(s: Setting, sizes) -> Scoring:
+    """Class-balanced samples against the test images of the classes; the fresh score
+    also gives the classifier score and conditional accuracy."""
+    return Scoring(s.dataset, "test", tuple(class_names(s)), s.tiny, sizes["eval_samples"],
+                   sizes["score_samples"])
 
 
 def run_name(s: Setting, v: Variant) -> str:
@@ -138,12 +129,20 @@ def run_name(s: Setting, v: Variant) -> str:
     return f"{v.method}{switches}-{s.dataset}{s.classes}-{s.label()}-{s.low}-s{s.seed}"
 
 
+# What a run computes from: the table specs are in its Setting, the rest is not read.
+PHASE_ONE_SIZES = ("ch", "batch_size", "lr_g", "lr_d", "phase1_iterations", "eval_every",
+                   "eval_samples", "lambda_ss", "g_lh")
+RUN_SIZES = ("ch", "batch_size", "lr_g", "lr_d", "iterations", "eval_every", "eval_samples",
+             "score_samples", "lambda_ss", "g_lh")
+CODE = COMPUTING_CODE + (__name__,)
+
+
 def phase_one(s: Setting, v: Variant, sizes, profile: str, progress: bool = True) -> RunRecord:
     """Tasks ② + ③: G_LH learns low → high quality against D_LH (with the box head)."""
     name = f"phase1-{run_name(s, replace(v, domain='dct'))}"
     config = {"setting": asdict(s), "self_supervision": v.self_supervision,
-              "sizes": {k: sizes[k] for k in ("ch", "batch_size", "lr_g", "lr_d", "phase1_iterations",
-                                                 "eval_every", "eval_samples", "lambda_ss", "g_lh")}}
+              "sizes": {k: sizes[k] for k in PHASE_ONE_SIZES}}
+    spec = RunSpec(CHAPTER, name, profile, config, s.seed, code=CODE)
 
     def work(record, folder):
         cfg = gan_config(s, sizes)
@@ -159,23 +158,24 @@ def phase_one(s: Setting, v: Variant, sizes, profile: str, progress: bool = True
                            select_parameters=ctf.select_low_to_high,
                            d_regulariser=ctf.self_supervision(real, sizes["lambda_ss"], s.seed)
                            if v.self_supervision else None,
-                           evaluate=evaluator(s, sizes), out_dir=folder, record=record,
+                           evaluate=scoring(s, sizes).evaluator(), out_dir=folder, record=record,
                            progress=progress)
-        torch.save({"low_to_high": low_to_high.state_dict(), "discriminator": discriminator.state_dict()},
-                   folder / "phase1.pt")
+        atomic.save_torch({"low_to_high": low_to_high.state_dict(),
+                           "discriminator": discriminator.state_dict()}, folder / "phase1.pt")
         record.metrics["best"] = result.best
         (folder / "last.pt").unlink(missing_ok=True)
 
-    return run_once(CHAPTER, name, profile, config, s.seed, work)
+    return run(spec, work)
 
 
-def run(s: Setting, v: Variant, sizes, profile: str, progress: bool = True) -> RunRecord:
+def run_cell(s: Setting, v: Variant, sizes, profile: str, progress: bool = True) -> RunRecord:
     """One cell: the baseline, or CTF's phase 2 (tasks ① + ③) after its phase 1."""
-    config = {"setting": asdict(s), "variant": asdict(v),
-              "sizes": {k: v_ for k, v_ in sizes.items() if k not in ("tables",)}}
+    config = {"setting": asdict(s), "variant": asdict(v), "sizes": {k: sizes[k] for k in RUN_SIZES}}
     if v.method == "ctf" and s.low != "none":
         first = phase_one(s, v, sizes, profile, progress)
-        config["phase1"] = first.name
+        config.update(phase1=first.name, phase1_key=first.key)
+    spec = RunSpec(CHAPTER, run_name(s, v), profile, config, s.seed,
+                   builder=f"{__name__}:build_from_config", scoring=scoring(s, sizes), code=CODE)
 
     def work(record, folder):
         cfg = gan_config(s, sizes)
@@ -195,35 +195,32 @@ def run(s: Setting, v: Variant, sizes, profile: str, progress: bool = True) -> R
                            train_config(sizes, sizes["iterations"]), select_parameters=select,
                            d_regulariser=ctf.self_supervision(real, sizes["lambda_ss"], s.seed)
                            if uses_box and v.self_supervision else None,
-                           evaluate=evaluator(s, sizes), out_dir=folder, record=record,
+                           evaluate=spec.scoring.evaluator(), out_dir=folder, record=record,
                            progress=progress)
-        best = torch.load(folder / "best.pt", map_location="cpu", weights_only=False)
-        generator.load_state_dict(best["generator"])
-        with torch.random.fork_rng():
-            torch.manual_seed(54321)
-            scores = score_generator(generator.eval(), s.dataset, "test", class_names(s),
-                                     n=sizes["score_samples"], tiny=s.tiny)
-        record.metrics.update(best=result.best, scores=scores, train_high=len(images),
+        record.metrics.update(best=result.best, train_high=len(images),
                               train_low=s.low_count if s.low != "none" and v.method == "ctf" else 0)
         (folder / "last.pt").unlink(missing_ok=True)
 
-    return run_once(CHAPTER, run_name(s, v), profile, config, s.seed, work)
+    return run(spec, work)
 
 
 def row(s: Setting, v: Variant, record: RunRecord, name: str) -> dict:
-    scores = record.metrics.get("scores", {}) if record.status == "complete" else {}
-    collapsed = bool(scores.get("collapsed"))  # a collapsed generator is a failure, not a score
-    if collapsed:
-        scores = {"conditional_accuracy": scores.get("conditional_accuracy", np.nan)}
+    """A table row: the fresh score of the chosen checkpoint (FID, KID, classifier score,
+    conditional accuracy; a collapsed generator keeps only its accuracy)."""
+    score, status = record.reported_score()
+    if status == "collapsed":
+        score = {"conditional_accuracy": record.metrics["score"].get("conditional_accuracy", np.nan)}
     best = record.metrics.get("best") or {}
     return {"row": name, "method": v.method, "dataset": s.dataset, "classes": s.classes,
             "training data": s.label() if v.method == "ctf" else str(s.used_per_class * s.classes),
             "high-quality": s.used_per_class * s.classes,
             "low-quality": s.low_count if (v.method == "ctf" and s.low != "none") else 0,
-            "fid": scores.get("fid", np.nan), "best_fid_during_training": best.get("fid", np.nan),
-            "classifier_score": scores.get("classifier_score", np.nan),
-            "conditional_accuracy": scores.get("conditional_accuracy", np.nan),
-            "status": "collapsed" if collapsed else record.status, "wall_s": record.wall_time_s, "run": record.name,
+            "fid": score.get("fid", np.nan), "kid": score.get("kid", np.nan),
+            "kid_std": score.get("kid_std", np.nan),
+            "best_fid_during_training": best.get("fid", np.nan),
+            "classifier_score": score.get("classifier_score", np.nan),
+            "conditional_accuracy": score.get("conditional_accuracy", np.nan),
+            "status": status, "wall_s": record.wall_time_s, "run": record.name,
             "history": record.metrics.get("history", [])}
 
 
@@ -241,7 +238,7 @@ def settings(table: str, sizes) -> dict[str, tuple[Setting, Variant]]:
 
 
 def table(name: str, sizes, profile: str, progress: bool = True) -> pd.DataFrame:
-    return pd.DataFrame([row(s, v, run(s, v, sizes, profile, progress), label)
+    return pd.DataFrame([row(s, v, run_cell(s, v, sizes, profile, progress), label)
                          for label, (s, v) in settings(name, sizes).items()])
 
 
@@ -260,7 +257,7 @@ def ablations(sizes, profile: str, progress: bool = True) -> pd.DataFrame:
              "w/o self-supervision": (fewer, replace(full, self_supervision=False)),
              "w/o DCT (pixel-domain differences)": (fewer, replace(full, domain="pixel")),
              "w/o low-quality data (no G_LH, no CTFs)": (replace(fewer, low="none"), full)}
-    return pd.DataFrame([row(s, v, run(s, v, sizes, profile, progress), label)
+    return pd.DataFrame([row(s, v, run_cell(s, v, sizes, profile, progress), label)
                          for label, (s, v) in cells.items()])
 
 
@@ -275,15 +272,14 @@ def build_generator(s: Setting, v: Variant, sizes) -> torch.nn.Module:
     return generator
 
 
-def load_generator(s: Setting, v: Variant, sizes, profile: str) -> torch.nn.Module:
-    """The best generator of a finished cell."""
-    folder = paths.runs_dir(profile) / CHAPTER / run_name(s, v)
-    if not (folder / "best.pt").exists():
-        raise FileNotFoundError(f"no best.pt in {folder}: run the experiment first")
-    generator = build_generator(s, v, sizes)
-    generator.load_state_dict(torch.load(folder / "best.pt", map_location="cpu",
-                                         weights_only=False)["generator"])
-    return generator.eval()
+def build_from_config(config: dict) -> torch.nn.Module:
+    """The untrained generator of a cell's config (for :func:`cgt.runs.load_run`)."""
+    return build_generator(Setting(**config["setting"]), Variant(**config["variant"]), config["sizes"])
+
+
+def load(s: Setting, v: Variant, profile: str) -> torch.nn.Module:
+    """The chosen generator of a finished cell."""
+    return load_run(CHAPTER, run_name(s, v), profile)
 
 
 # Fixed before the runs: "matches" means a classifier score within ±10 % of the baseline's.

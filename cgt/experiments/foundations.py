@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
@@ -17,7 +16,7 @@ from scipy import stats
 from .. import metrics
 from ..nn import Discriminator, Generator
 from ..pretrain import RECIPES, training_data
-from ..runs import RunRecord, run_once
+from ..runs import COMPUTING_CODE, RunRecord, RunSpec, run
 from ..train import train_gan
 
 CHAPTER = "foundations"
@@ -45,7 +44,8 @@ def parity_run(precision: str, seed: int, sizes, profile: str, progress: bool = 
         record.metrics.update(fid=scores["fid"], kmmd=scores["kmmd"],
                               train_s_per_iteration=result.wall_time_s / p["iterations"])
 
-    return run_once(CHAPTER, f"parity-{precision}-s{seed}", profile, config, seed, work)
+    return run(RunSpec(CHAPTER, f"parity-{precision}-s{seed}", profile, config, seed,
+                       code=COMPUTING_CODE + (__name__,)), work)
 
 
 def parity(sizes, profile: str, progress: bool = True) -> pd.DataFrame:

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import copy
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from tqdm import tqdm
 
+from ..machine import fast_autocast
 from ..nn import Generator
 from ..nn.biggan import truncated_normal
 from ..nn.layers import ConditionalBatchNorm2d
+from ..runs import DivergenceError
 
 
 class ScaleShift(nn.Module):
@@ -242,86 +246,121 @@ def body_parameters(model: AdaptedGenerator, part: str) -> list[nn.Parameter]:
     return [p for p in chosen if id(p) not in adapters]
 
 
-def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weights: list[float], *,
-            iterations: int, batch_size: int, lr_adapters: float = 0.03, lr_latents: float = 0.03,
-            lr_first: float | None = None, decay_every: int | None = None, decay: float = 0.2,
-            lambda_z: float = 0.1, lambda_bn: float = 0.02, seed: int = 0,
-            also_train: str | None = None, lr_body: float = 1e-4,
-            encoder: nn.Module | None = None, lr_encoder: float = 1e-3, precision: str = "auto",
-            warmup: int = 0, evaluate=None, eval_every: int = 0, progress: bool = True) -> list[dict]:
-    """Optimise Eq. (3) with Adam (0.9, 0.999): every learning rate × ``decay`` every
-    ``decay_every`` iterations (the official schedule: 0.2 every 3,000 of 10,000).
+@dataclass(frozen=True)
+class BSAConfig:
+    """How Eq. (3) is optimised: Adam (0.9, 0.999), every learning rate × ``decay``
+    every ``decay_every`` iterations (the official schedule: 0.2 every 3,000 of 10,000;
+    default 30 % of the run).
 
     ``lr_first`` also trains the first linear layer at that (tiny) rate, as the
     official BigGAN variant does.  ``also_train`` (``"first"``, ``"last"`` or
     ``"all"``) trains those generator weights at ``lr_body`` *instead of* the
     scale/shift, which stay at the identity: the paper's comparison of the same
-    loss updating the first layer, the last layers or everything (§5.2).
-    ``encoder`` replaces the per-image latents by an encoder trained at ``lr_encoder``
-    (the encoder-generator baseline).  ``precision`` is the training loop's fast-path
-    switch (bf16 autocast where it helps, ``"fp32"`` to force full precision).
+    loss updating the first layer, the last layers or everything (§5.2).  With an
+    encoder (the encoder-generator baseline) it trains at ``lr_encoder`` in place of
+    the per-image latents.  ``precision`` is the training loop's fast-path switch.
     ``warmup`` ramps every rate up linearly over that many first steps: at the
-    large rates a short run needs, a run started at full rate can stay stuck at
-    the source's output.
-    Returns the loss terms (and metrics, when ``evaluate(model, iteration)`` is
-    given) every ``eval_every`` iterations.
+    large rates a short run needs, a run started at full rate can stay stuck at the
+    source's output.  ``eval_every``: evaluations (and loss entries) at iteration 0
+    and every that many iterations.
     """
-    from tqdm import tqdm
 
-    from ..train import DivergenceError, fast_autocast
+    iterations: int
+    batch_size: int
+    lr_adapters: float = 0.03
+    lr_latents: float = 0.03
+    lr_first: float | None = None
+    decay_every: int | None = None
+    decay: float = 0.2
+    lambda_z: float = 0.1
+    lambda_bn: float = 0.02
+    seed: int = 0
+    also_train: str | None = None
+    lr_body: float = 1e-4
+    lr_encoder: float = 1e-3
+    precision: str = "auto"
+    warmup: int = 0
+    eval_every: int = 0
 
-    if len(images) != len(model.latents):
-        raise ValueError(f"{len(images)} images but {len(model.latents)} latent codes")
-    if iterations < 1 or batch_size < 1:
-        raise ValueError(f"iterations and batch_size must be positive, got {iterations}, {batch_size}")
-    device = images.device
-    model.to(device).train()
+    def __post_init__(self):
+        if self.iterations < 1 or self.batch_size < 1:
+            raise ValueError(f"iterations and batch_size must be positive, got "
+                             f"{self.iterations}, {self.batch_size}")
+        if self.also_train not in (None, "first", "last", "all"):
+            raise ValueError(f"unknown also_train '{self.also_train}'; valid: first, last, all")
 
-    def autocast():
-        return fast_autocast(device, precision)
 
-    groups = [] if also_train else [{"params": model.adapter_parameters(), "lr": lr_adapters}]
+def _optimiser(model: AdaptedGenerator, config: BSAConfig, encoder: nn.Module | None):
+    """Adam over what ``config`` trains, with the warm-up and step-decay schedule."""
+    groups = [] if config.also_train else [{"params": model.adapter_parameters(), "lr": config.lr_adapters}]
     if encoder is None:
-        groups.append({"params": [model.latents], "lr": lr_latents})
+        groups.append({"params": [model.latents], "lr": config.lr_latents})
     else:
-        encoder.to(device).train()
-        groups.append({"params": list(encoder.parameters()), "lr": lr_encoder})
-    if lr_first:
+        groups.append({"params": list(encoder.parameters()), "lr": config.lr_encoder})
+    if config.lr_first:
         first = list(model.generator.linear.parameters())
         for p in first:
             p.requires_grad_(True)
-        groups.append({"params": first, "lr": lr_first})
-    if also_train is not None:
-        body = body_parameters(model, also_train)
+        groups.append({"params": first, "lr": config.lr_first})
+    if config.also_train is not None:
+        body = body_parameters(model, config.also_train)
         for p in body:
             p.requires_grad_(True)
-        groups.append({"params": body, "lr": lr_body})
+        groups.append({"params": body, "lr": config.lr_body})
     optimiser = torch.optim.Adam(groups, betas=(0.9, 0.999), eps=1e-8)
-    step = decay_every or max(1, iterations * 3 // 10)
+    step = config.decay_every or max(1, config.iterations * 3 // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda i: min(1.0, (i + 1) / (warmup + 1)) * decay ** (i // step))
-    rng = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+        optimiser, lambda i: min(1.0, (i + 1) / (config.warmup + 1)) * config.decay ** (i // step))
+    return optimiser, schedule
+
+
+def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weights: list[float],
+            config: BSAConfig, *, encoder: nn.Module | None = None, evaluate=None,
+            progress: bool = True) -> list[dict]:
+    """Optimise Eq. (3) as ``config`` says.  Returns the loss terms (and metrics, when
+    ``evaluate(model, iteration)`` is given) at iteration 0 and every
+    ``config.eval_every`` iterations."""
+    if len(images) != len(model.latents):
+        raise ValueError(f"{len(images)} images but {len(model.latents)} latent codes")
+    device = images.device
+    model.to(device).train()
+    if encoder is not None:
+        encoder.to(device).train()
+    optimiser, schedule = _optimiser(model, config, encoder)
+    rng = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
     history = []
+
+    def loss(index):
+        return bsa_loss(model, images[index], index, features, layer_weights,
+                        lambda_z=config.lambda_z, lambda_bn=config.lambda_bn, encoder=encoder,
+                        autocast=lambda: fast_autocast(device, config.precision))
+
+    def record(iteration: int, terms: dict) -> None:
+        entry = {"iteration": iteration, **{k: float(v.detach()) for k, v in terms.items()}}
+        if evaluate is not None:  # in a fork of the RNG: what is learned never depends on it
+            model.eval()
+            with torch.no_grad(), torch.random.fork_rng():
+                entry.update(evaluate(model, iteration))
+            model.train()
+        history.append(entry)
+
+    if config.eval_every:  # where the run starts: the loss of a first batch, no step taken
+        with torch.no_grad(), torch.random.fork_rng():
+            first = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))
+            record(0, loss(first[:config.batch_size].to(device)))
     quiet = {} if progress else {"disable": True}
-    for iteration in tqdm(range(1, iterations + 1), desc="bsa", leave=False, **quiet):
-        index = torch.randperm(len(images), generator=rng)[:batch_size].to(device)
-        terms = bsa_loss(model, images[index], index, features, layer_weights,
-                         lambda_z=lambda_z, lambda_bn=lambda_bn, encoder=encoder, autocast=autocast)
+    for iteration in tqdm(range(1, config.iterations + 1), desc="bsa", leave=False, **quiet):
+        index = torch.randperm(len(images), generator=rng)[:config.batch_size].to(device)
+        terms = loss(index)
         optimiser.zero_grad(set_to_none=True)
         terms["loss"].backward()
         optimiser.step()
         schedule.step()
         if not torch.isfinite(terms["loss"]):
             raise DivergenceError(f"the BSA loss became {terms['loss'].item()} at iteration {iteration}")
-        if eval_every and (iteration % eval_every == 0 or iteration == iterations):
-            entry = {"iteration": iteration, **{k: float(v.detach()) for k, v in terms.items()}}
-            if evaluate is not None:
-                model.eval()
-                with torch.no_grad():
-                    entry.update(evaluate(model, iteration))
-                model.train()
-            history.append(entry)
+        if config.eval_every and (iteration % config.eval_every == 0 or iteration == config.iterations):
+            record(iteration, terms)
     model.eval()
     if encoder is not None:
         encoder.eval()

@@ -2,26 +2,25 @@
 
 Every method starts from the same shipped source model, sees the same k-shot
 target images and trains under the same :class:`~cgt.train.TrainConfig`; only
-what trains differs.  Each cell is a run record (skipped when already complete,
-resumed when interrupted) and keeps the generator with the best FID in
-``best.pt`` beside its record.
+what trains differs.  Each cell is a run of :mod:`cgt.runs` (skipped when already
+complete, resumed when interrupted): it keeps the generator with the best
+selection FID in ``best.pt`` beside its record, and reports that generator's
+fresh score (:class:`cgt.metrics.Scoring`).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import asdict, dataclass, replace
 
-import numpy as np
 import torch
 
 from .. import data
 from ..checkpoints import load_source, source_fingerprint
-from ..metrics import extract_features, fid_from_features, generate, kmmd, real_statistics, spread
+from ..metrics import Scoring
 from ..nn import Discriminator, GANConfig, Generator
-from ..runs import RunRecord, run_once
-from ..train import TrainConfig, all_parameters, fast_autocast, train_gan
+from ..runs import RunRecord, RunSpec, completed_key, load_run, run
+from ..train import TrainConfig, all_parameters, train_gan
 from . import bsa
 from . import cgantransfer as kt
 from .extension import extend_discriminator, extend_independent, rows_and_discriminator
@@ -76,7 +75,7 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}'; valid: {', '.join(METHODS)}")
     torch.manual_seed(task.seed)
-    source_g, source_d = _source(task.source)  # the extension functions copy what they change
+    source_g, source_d = shipped_source(task.source)  # the extension functions copy what they change
     new = list(task.classes)
     if method == "scratch":
         cfg = GANConfig(**{**source_g.cfg.to_dict(), "num_classes": len(new), "class_names": new})
@@ -102,57 +101,36 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
 
 
 @functools.lru_cache(maxsize=2)
-def _source(name: str):
+def shipped_source(name: str):
     """A source model loaded once per process (building its spectral norms costs seconds);
     never modified: class extension and fine-tuning work on copies."""
     return load_source(name)
 
 
-def fid_evaluator(task: TransferTask, samples: int, sample_classes=None):
-    """``evaluate(G, iteration)``: FID and KMMD of ``samples`` images of the target classes
-    against every training image of those classes (the official code's protocol)."""
-    real = real_statistics(task.dataset, "train", task.tiny, list(task.classes))["features"]
-    real = real.astype(np.float64)
-
-    def evaluate(generator, iteration):
-        classes = sample_classes if sample_classes is not None else generator_targets(generator)
-        device = next(generator.parameters()).device
-        with fast_autocast(device):
-            fake, _ = generate(generator, samples, classes=classes, seed=12345)
-        features = extract_features(at_32px(fake))
-        return {"fid": fid_from_features(real, features), "kmmd": kmmd(real, features),
-                **spread(fake)}
-
-    return evaluate
-
-
-def at_32px(images: np.ndarray) -> np.ndarray:
-    """uint8 N×H×W×C images area-downsampled to 32×32 (the feature network's size)."""
-    if images.shape[1] == 32:
-        return images
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
-    x = torch.nn.functional.adaptive_avg_pool2d(x, 32)
-    return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-
-
-def generator_targets(generator) -> list[int]:
-    return list(getattr(generator, "new_classes", range(generator.cfg.num_classes)))
+def scoring(task: TransferTask, selection_samples: int, final_samples: int) -> Scoring:
+    """Samples of the target classes against every training image of those classes
+    (the official code's protocol, with a fresh score of the chosen checkpoint)."""
+    return Scoring(task.dataset, "train", tuple(task.classes), task.tiny, selection_samples,
+                   final_samples)
 
 
 def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile: str,
-                 eval_samples: int, name: str | None = None,
+                 eval_samples: int, score_samples: int, name: str | None = None,
                  transfer: kt.TransferConfig | None = None, start_run: str | None = None,
                  chapter: str = "cgantransfer", progress: bool = True) -> RunRecord:
-    """Train one cell and return its run record (metrics: best, history, trainable counts)."""
+    """Train one cell and return its run record (metrics: score, best, history,
+    trainable counts).  ``finetune`` continues the finished run ``start_run``."""
     name = name or f"{method}-{task.dataset}-{len(task.classes)}x{task.shots}-s{task.seed}"
     config = {"method": method, "task": asdict(task), "train": asdict(replace(train, seed=task.seed)),
-              "eval_samples": eval_samples,
               "transfer": (transfer or kt.TransferConfig()).to_dict()
               if method in ("cgantransfer", "finetune") else None,
-              "start_run": start_run, "source": source_fingerprint(task.source)}
+              "start_run": start_run,
+              "start_key": completed_key(chapter, start_run, profile) if start_run else None, "source": source_fingerprint(task.source)}
+    spec = RunSpec(chapter, name, profile, config, task.seed, builder=f"{__name__}:build_generator",
+                   scoring=scoring(task, eval_samples, score_samples))
 
     def work(record: RunRecord, folder):
-        start = load_generator(chapter, start_run, profile) if start_run else None
+        start = load_run(chapter, start_run, profile) if start_run else None
         generator, discriminator, select, regulariser, offset = build(method, task, transfer, start)
         images = target_images(task)
         record.metrics["trainable_g"] = sum(p.numel() for p in select(generator, discriminator)[0])
@@ -160,32 +138,22 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
         result = train_gan(generator, discriminator, images.to_tensor(),
                            torch.from_numpy(images.labels) + offset,
                            replace(train, seed=task.seed), select_parameters=select,
-                           evaluate=fid_evaluator(task, eval_samples), regulariser=regulariser,
+                           evaluate=spec.scoring.evaluator(), regulariser=regulariser,
                            out_dir=folder, record=record, progress=progress)
         record.metrics["best"] = result.best
         record.metrics["train_images"] = len(images)
         (folder / "last.pt").unlink(missing_ok=True)  # only an interrupted run needs it
 
-    return run_once(chapter, name, profile, config, task.seed, work)
+    return run(spec, work)
 
 
-def load_generator(chapter: str, name: str, profile: str, which: str = "best"):
-    """Rebuild the generator of a finished run and load its best (or last) weights."""
-    from .. import paths
-
-    record_file = paths.runs_dir(profile) / chapter / f"{name}.json"
-    if not record_file.exists():
-        raise FileNotFoundError(f"no run record {record_file}: run the experiment first")
-    saved = json.loads(record_file.read_text())
-    config = saved["config"]
+def build_generator(config: dict) -> Generator:
+    """The untrained generator of a transfer run's config (what :func:`cgt.runs.load_run`
+    loads ``best.pt`` into); fine-tuning runs rebuild their start's architecture."""
     task = TransferTask(**{**config["task"], "classes": tuple(config["task"]["classes"])})
     transfer = kt.TransferConfig(**config["transfer"]) if config["transfer"] else None
-    start = load_generator(chapter, config["start_run"], profile) if config["start_run"] else None
-    generator = build(config["method"], task, transfer, start)[0]
-    state = torch.load(record_file.with_suffix("") / f"{which}.pt", map_location="cpu",
-                       weights_only=False)["generator"]
-    generator.load_state_dict(state)
-    return generator.eval()
+    start = build("cgantransfer", task, transfer)[0] if config["method"] == "finetune" else None
+    return build(config["method"], task, transfer, start)[0]
 
 
 def best_iteration(record: RunRecord | dict) -> tuple[int, float]:

@@ -1,11 +1,22 @@
-"""Scoring a generator against real images: the call every chapter makes."""
+"""Scoring a generator against real images: the one evaluator of every chapter.
+
+A run is scored twice over (:class:`Scoring`): during training, evaluations on a
+fixed z stream (``SELECTION_SEED``) choose the checkpoint; afterwards that
+checkpoint alone is scored afresh with more samples on another z stream
+(``SCORING_SEED``), and only that fresh score is reported.  Choosing on the
+numbers one reports would favour whichever run's noise happened to be lucky.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from .. import data
+from ..machine import fast_autocast
 from .features import HEADS, class_probabilities, extract_features, feature_network_id
 from .scores import (classifier_score, conditional_accuracy, fid_from_features, inception_features,
                      inception_path, kid_from_features, kmmd, real_statistics)
@@ -15,6 +26,8 @@ from .scores import (classifier_score, conditional_accuracy, fid_from_features, 
 # averages under 1 % of the uint8 range (2.55 levels) have stopped varying.  Real images of
 # every dataset here vary by tens of levels per pixel.
 COLLAPSE_STD = 2.55
+SELECTION_SEED = 12345  # the z stream of evaluations that choose a checkpoint
+SCORING_SEED = 54321  # the z stream of the fresh score of the chosen one: never used to choose
 
 
 def spread(images: np.ndarray) -> dict:
@@ -42,23 +55,58 @@ def generate(generator, n: int, classes=None, seed: int = 0, batch_size: int = 2
     return np.concatenate(images), (np.concatenate(labels) if labels else None)
 
 
+def at_32px(images: np.ndarray) -> np.ndarray:
+    """uint8 N×H×W×C images area-downsampled to 32×32 (the feature network's size)."""
+    if images.shape[1] == 32:
+        return images
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    x = F.adaptive_avg_pool2d(x, 32)
+    return x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+
+
+def sampled_classes(generator):
+    """The labels a generator is scored on: its new classes after a class extension,
+    else all of its classes (None)."""
+    new = getattr(generator, "new_classes", None)
+    return list(new) if new is not None else None
+
+
+def sample_features(generator, n: int, seed: int, truncation: float | None = None):
+    """(uint8 samples, labels, features) of ``n`` samples of :func:`sampled_classes`.
+
+    The global RNG is seeded inside a fork: generators that draw extra inputs from
+    it (CTF's low-quality pool) then draw the same ones every time, and training
+    continues as if nothing had been sampled.
+    """
+    device = next(generator.parameters()).device
+    with torch.random.fork_rng(), fast_autocast(device):
+        torch.manual_seed(seed)
+        fake, labels = generate(generator, n, classes=sampled_classes(generator), seed=seed,
+                                truncation=truncation)
+    return fake, labels, extract_features(at_32px(fake))
+
+
+def distances(real: np.ndarray, fake: np.ndarray, fake_features: np.ndarray) -> dict:
+    """FID, KID (with its subset SD), KMMD of the features, and the samples' spread."""
+    return {"fid": fid_from_features(real, fake_features), **kid_from_features(real, fake_features),
+            "kmmd": kmmd(real, fake_features), **spread(fake)}
+
+
 def score_generator(generator, dataset: str, split: str = "train", classes=None,
                     n: int = 2000, tiny: bool = False, seed: int = 0,
-                    head: str | None = None) -> dict:
+                    head: str | None = None, truncation: float | None = None) -> dict:
     """FID, KID, KMMD, classifier score (our feature network) and conditional accuracy;
     also ``fid_inception`` when clean-fid's Inception weights are on disk.
 
-    ``classes`` names the real classes that the generator's classes 0..C-1 stand
-    for (in order); the real statistics use exactly those classes of ``dataset``.
+    ``classes`` names the real classes that the sampled classes stand for, in order
+    (the generator's classes 0..C-1, or its new classes after an extension); the
+    real statistics use exactly those classes of ``dataset``.
     """
-    names = classes or generator.cfg.class_names or None
-    real = real_statistics(dataset, split, tiny, names)
-    fake, labels = generate(generator, n, seed=seed)
-    fake_features = extract_features(fake)
-    result = {"fid": fid_from_features(real["features"].astype(np.float64), fake_features),
-              **kid_from_features(real["features"].astype(np.float64), fake_features),
-              "kmmd": kmmd(real["features"].astype(np.float64), fake_features),
-              **spread(fake), "features": feature_network_id(), "n_fake": n, "n_real": len(real["features"]),
+    names = list(classes or generator.cfg.class_names or []) or None
+    real = real_statistics(dataset, split, tiny, names)["features"].astype(np.float64)
+    fake, labels, fake_features = sample_features(generator, n, seed, truncation)
+    result = {**distances(real, fake, fake_features), "features": feature_network_id(),
+              "n_fake": n, "n_real": len(real), "seed": seed,
               "real": f"{dataset}/{split}{'/tiny' if tiny else ''}"}
     if inception_path() is not None:  # the standard feature space, when a user provides it
         inception_real = real_statistics(dataset, split, tiny, names, features="inception")
@@ -69,9 +117,50 @@ def score_generator(generator, dataset: str, split: str = "train", classes=None,
         result["classifier"] = f"no classifier head for '{head}': no classifier score or accuracy"
     elif labels is not None and names:
         full = data.load(dataset, split, tiny=tiny).classes
-        intended = np.array([full.index(names[c]) for c in labels])
+        order = sampled_classes(generator) or list(range(generator.cfg.num_classes))
+        intended = np.array([full.index(names[order.index(int(c))]) for c in labels])
         probabilities = class_probabilities(fake, head)
         accuracy = conditional_accuracy(probabilities.argmax(1), intended)
         result["conditional_accuracy"] = accuracy["mean"]
         result["classifier_score"] = classifier_score(probabilities)[0]
     return result
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How a run is scored: against which real images, with how many samples.
+
+    ``selection_samples`` per evaluation during training (z stream
+    ``SELECTION_SEED``) choose the checkpoint; ``final_samples`` on ``SCORING_SEED``
+    then score that checkpoint afresh for the tables (≥ 1,000 in quick, 10,000 in
+    the paper profile).
+    """
+
+    dataset: str
+    split: str = "train"
+    classes: tuple | None = None  # the real classes the sampled classes stand for
+    tiny: bool = False
+    selection_samples: int = 300
+    final_samples: int = 1000
+    truncation: float | None = None
+
+    def reference(self) -> np.ndarray:
+        names = list(self.classes) if self.classes else None
+        return real_statistics(self.dataset, self.split, self.tiny, names)["features"].astype(np.float64)
+
+    def evaluator(self):
+        """``evaluate(G, iteration)`` for :func:`cgt.train.train_gan`: the selection score."""
+        real = self.reference()
+
+        def evaluate(generator, iteration):
+            fake, _, features = sample_features(generator, self.selection_samples, SELECTION_SEED,
+                                                self.truncation)
+            return distances(real, fake, features)
+
+        return evaluate
+
+    def final(self, generator) -> dict:
+        """The reported score of the chosen checkpoint: fresh samples, another z stream."""
+        return score_generator(generator, self.dataset, self.split, self.classes,
+                               n=self.final_samples, tiny=self.tiny, seed=SCORING_SEED,
+                               truncation=self.truncation)
