@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from .checkpoints import CheckpointError, mismatch_error
+from .state_dicts import CheckpointError, mismatch_error
 from .nn import Discriminator, GANConfig, Generator, imagenet128_config
 
 SN_ORIGINAL = ".parametrizations.weight.original"

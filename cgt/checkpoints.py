@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import torch
 
 from . import atomic, paths
+from .biggan_pytorch import load_biggan_pytorch
 from .nn import Discriminator, GANConfig, Generator
-
-
-class CheckpointError(RuntimeError):
-    pass
+from .state_dicts import CheckpointError, load_state
 
 
 def models_dir() -> Path:
@@ -52,38 +51,6 @@ def export_model(path: Path, generator: Generator, discriminator: Discriminator 
                    _half(discriminator.state_dict()) if half else discriminator.state_dict())}
     atomic.save_torch(payload, path)
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def mismatch_error(title: str, missing, unexpected, shapes) -> CheckpointError:
-    """One message naming every missing and unexpected key and every shape mismatch."""
-    lines = [title]
-    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected)):
-        if keys:
-            lines.append(f"  {label} ({len(keys)}): {', '.join(keys[:8])}"
-                         + (" …" if len(keys) > 8 else ""))
-    if shapes:
-        lines.append("  shape mismatches: " + "; ".join(sorted(shapes)[:6]))
-    return CheckpointError("\n".join(lines))
-
-
-def load_state(module: torch.nn.Module, state: dict, what: str) -> None:
-    """Load a state dict, naming every missing or unexpected key and shape mismatch."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in set(own) & set(state) if tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
-        title = f"the {what} checkpoint does not fit the model:"
-        classes = getattr(getattr(module, "cfg", None), "num_classes", None)
-        for key in ("shared.weight", "embed.parametrizations.weight.original",
-                    "blocks.0.0.bn1.gain.weight"):
-            if key in state and key in own and state[key].shape[0] != own[key].shape[0]:
-                title += (f" it has {state[key].shape[0]} classes, the model {classes} "
-                          f"(load it with its own class count, then transfer to new classes)")
-                break
-        raise mismatch_error(title, missing, unexpected, shapes)
-    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
 
 
 def load_model(path: Path, device="cpu", sha256: str | None = None):
@@ -119,8 +86,6 @@ def load_model(path: Path, device="cpu", sha256: str | None = None):
 
 def load_source(name: str, device="cpu"):
     """A shipped pretrained source model by name (see ``data/models/sources.json``)."""
-    from .pretrain import RECIPES
-
     manifest = sources_manifest()
     if name not in manifest and name in built_manifest():
         entry = built_manifest()[name]
@@ -130,7 +95,8 @@ def load_source(name: str, device="cpu"):
     if name not in manifest:
         raise CheckpointError(f"no shipped source model '{name}'; shipped: "
                               f"{', '.join(sorted(manifest)) or 'none'}. `python -m cgt pretrain "
-                              f"<recipe>` trains one of: {', '.join(RECIPES)}.")
+                              f"<recipe>` trains another (`python -m cgt pretrain --help` lists "
+                              f"the recipes).")
     entry = manifest[name]
     return load_model(models_dir() / entry["file"], device, entry["sha256"])
 
@@ -142,10 +108,6 @@ BIGGAN_VARIABLE = "CGT_BIGGAN_IMAGENET"
 def load_imported_biggan(device="cpu"):
     """BigGAN-PyTorch's ImageNet-128 weights from the folder in ``CGT_BIGGAN_IMAGENET``
     (``G_ema.pth`` or ``G.pth``, and ``D.pth``), converted to cgt networks."""
-    import os
-
-    from .biggan_pytorch import load_biggan_pytorch
-
     folder = Path(os.environ.get(BIGGAN_VARIABLE, paths.data_cache() / "real" / IMPORTED_BIGGAN))
     g_file = next((folder / f for f in ("G_ema.pth", "G.pth") if (folder / f).exists()), None)
     if g_file is None or not (folder / "D.pth").exists():
@@ -160,8 +122,6 @@ def load_imported_biggan(device="cpu"):
 def source_fingerprint(name: str) -> str:
     """What identifies a source model in a run's configuration: its file's sha256, or the
     imported folder for BigGAN-PyTorch weights."""
-    import os
-
     if name in sources_manifest():
         return sources_manifest()[name]["sha256"]
     if name in built_manifest():

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from . import atomic, data, distributed, paths
-from .checkpoints import export_model, models_dir
+from .checkpoints import export_model, load_model, load_source, models_dir, sources_manifest
 from .data import splits
 from .nn import Discriminator, GANConfig, Generator
 from .machine import device_description
@@ -71,8 +71,6 @@ def recipe(name: str) -> Recipe:
 def ensure_source(name: str, iterations: int | None = None, device: str = "auto") -> dict:
     """The manifest entry of source model ``name``: shipped, already trained into
     ``_build/models``, or trained there now (real-data recipes in the paper profile)."""
-    from .checkpoints import sources_manifest
-
     if name in sources_manifest():
         return sources_manifest()[name]
     folder = paths.build_dir() / "models"
@@ -142,8 +140,6 @@ def source_models(retrain_iterations: int | None = None, device: str = "auto") -
     paper profile) each recipe is trained again at that length into
     ``_build/models`` (reused when a run of that length is already there).
     """
-    from .checkpoints import load_model, load_source, sources_manifest
-
     if not retrain_iterations:
         return {name: (load_source(name)[0], entry) for name, entry in sources_manifest().items()}
     folder = paths.build_dir() / "models"

@@ -134,6 +134,148 @@ def check_writable(folder: Path) -> None:
                       f"writable folder with free space (out_dir=…)") from None
 
 
+@dataclass
+class _Loop:
+    """What one training run holds, and what its ``last.pt`` saves and restores."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    config: TrainConfig
+    device: torch.device
+    g_params: list
+    d_params: list
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    ema: AveragedModel | None
+    rng: torch.Generator
+    result: TrainResult
+    shard: slice
+
+    @property
+    def sampler(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.generator
+
+    def autocast(self):
+        return fast_autocast(self.device, self.config.precision)
+
+    def batch(self):
+        """A global batch drawn from the loop's own RNG; this process keeps its shard."""
+        cfg, device = self.config, self.device
+        index = torch.randint(len(self.images), (cfg.batch_size,), generator=self.rng).to(device)
+        z = torch.randn(cfg.batch_size, self.generator.cfg.dim_z, generator=self.rng).to(device)
+        index, z = index[self.shard], z[self.shard]
+        return self.images[index], self.labels[index] if self.labels is not None else None, z
+
+    def state(self, iteration: int) -> dict:
+        return {"generator": self.generator.state_dict(),
+                "discriminator": self.discriminator.state_dict(),
+                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "rng": _rng_state(self.rng), "history": self.result.history,
+                "best": self.result.best, "iteration": iteration,
+                "train_config": asdict(self.config), "gan_config": self.generator.cfg.to_dict()}
+
+    def restore(self, file: Path) -> int:
+        """Continue from ``file`` exactly (RNG states included); returns its iteration."""
+        state = torch.load(file, map_location=self.device, weights_only=False)
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        _set_rng_state(self.rng, state["rng"])
+        self.result.history, self.result.best = state["history"], state["best"]
+        return state["iteration"]
+
+
+def _place(generator: nn.Module, discriminator: nn.Module, images: torch.Tensor,
+           labels: torch.Tensor | None, config: TrainConfig):
+    """(device, images, labels) with both networks moved there in the fast layout; under
+    ``torchrun`` batch norm is synchronised across the processes."""
+    device = distributed.setup(pick_device(config.device))
+    if distributed.world_size() > 1:
+        distributed.synchronise_batch_norm(generator)
+        distributed.synchronise_batch_norm(discriminator)
+    if device.type == "cuda":  # fast convolutions; bit-exact resume is promised on CPU only
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    _, channels_last = fast_path(device, config.precision)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    generator.to(device, memory_format=memory_format)
+    discriminator.to(device, memory_format=memory_format)
+    images = images.to(device).contiguous(memory_format=memory_format)
+    return device, images, labels.to(device) if labels is not None else None
+
+
+def _loop(generator, discriminator, images, labels, config: TrainConfig, device,
+          select_parameters: Callable) -> _Loop:
+    """Optimisers over what ``select_parameters`` chooses (the rest frozen), the EMA copy
+    and the seeded RNG of a fresh run."""
+    torch.manual_seed(config.seed)
+    g_params, d_params = select_parameters(generator, discriminator)
+    chosen = {id(p) for p in g_params + d_params}
+    for p in list(generator.parameters()) + list(discriminator.parameters()):
+        p.requires_grad_(id(p) in chosen)
+    ema = None
+    if config.ema_decay:
+        ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
+                            use_buffers=True)
+    return _Loop(generator, discriminator, images, labels, config, device, g_params, d_params,
+                 torch.optim.Adam(g_params, config.lr_g, config.betas, config.adam_eps),
+                 torch.optim.Adam(d_params, config.lr_d, config.betas, config.adam_eps),
+                 ema, torch.Generator().manual_seed(config.seed), TrainResult(generator, ema),
+                 distributed.shard(config.batch_size))
+
+
+def _discriminator_step(loop: _Loop, d_regulariser) -> torch.Tensor:
+    """``d_steps`` hinge updates of D, each over ``accumulate`` batches."""
+    cfg = loop.config
+    for _ in range(cfg.d_steps):
+        loop.opt_d.zero_grad(set_to_none=True)
+        for _ in range(cfg.accumulate):
+            real, y, z = loop.batch()
+            with loop.autocast():
+                with torch.no_grad():
+                    fake = loop.generator(z, y)
+                real_logits, fake_logits = loop.discriminator(real, y), loop.discriminator(fake, y)
+            d_loss = hinge_d_loss(real_logits.float(), fake_logits.float())
+            if d_regulariser is not None:
+                with loop.autocast():
+                    d_loss = d_loss + d_regulariser(loop.discriminator, real, fake)
+            (d_loss / cfg.accumulate).backward()
+        distributed.average_gradients(loop.d_params)
+        loop.opt_d.step()
+    return d_loss
+
+
+def _generator_step(loop: _Loop, regulariser) -> torch.Tensor:
+    """One hinge update of G over ``accumulate`` batches, plus the method's regulariser."""
+    loop.opt_g.zero_grad(set_to_none=True)
+    for _ in range(loop.config.accumulate):
+        _, y, z = loop.batch()
+        with loop.autocast():
+            fake_logits = loop.discriminator(loop.generator(z, y), y)
+        g_loss = hinge_g_loss(fake_logits.float())
+        if regulariser is not None:
+            g_loss = g_loss + regulariser(loop.generator)
+        (g_loss / loop.config.accumulate).backward()
+    distributed.average_gradients(loop.g_params)
+    loop.opt_g.step()
+    return g_loss
+
+
+def _stop_if_diverged(d_loss: torch.Tensor, g_loss: torch.Tensor, iteration: int) -> None:
+    bad = [(term, loss.item()) for term, loss in (("discriminator", d_loss), ("generator", g_loss))
+           if not torch.isfinite(loss)]
+    if distributed.any_process(bool(bad)):  # every process stops, none waits for the others
+        where = (f"the {bad[0][0]} loss became {bad[0][1]}" if bad
+                 else "a loss of another process became non-finite")
+        raise DivergenceError(f"{where} at iteration {iteration}; the last good checkpoint is kept")
+
+
 def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tensor,
               labels: torch.Tensor | None, config: TrainConfig, *,
               select_parameters: Callable = all_parameters,
@@ -150,8 +292,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     fake)`` one to the discriminator loss (CTF's self-supervision). ``evaluate(G, it)``
     returns metrics at iteration 0 and every ``eval_every`` iterations; the run keeps
     the G state with the lowest ``"fid"`` (the start included: a run that only got
-    worse keeps where it started).  With
-    ``out_dir`` the loop checkpoints there and resumes from ``last.pt`` if present.
+    worse keeps where it started).  With ``out_dir`` the loop checkpoints there and
+    resumes from ``last.pt`` if present.
 
     Launched by ``torchrun``, every process trains on its slice of the global batch
     ``config.batch_size`` and only rank 0 evaluates and writes files; see
@@ -161,61 +303,15 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     out_dir = Path(out_dir) if out_dir else None
     if out_dir is not None:
         check_writable(out_dir)
-    device = distributed.setup(pick_device(config.device))
-    processes = distributed.world_size()
-    shard = distributed.shard(config.batch_size)
-    if processes > 1:
-        distributed.synchronise_batch_norm(generator)
-        distributed.synchronise_batch_norm(discriminator)
+    device, images, labels = _place(generator, discriminator, images, labels, config)
     main_process = distributed.is_main_process()
     if not main_process:  # rank 0 alone evaluates and writes
         evaluate, record = None, None
-    if device.type == "cuda":  # fast convolutions; bit-exact resume is promised on CPU only
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    _, channels_last = fast_path(device, config.precision)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    generator.to(device, memory_format=memory_format)
-    discriminator.to(device, memory_format=memory_format)
-    images = images.to(device).contiguous(memory_format=memory_format)
-
-    def autocast():
-        return fast_autocast(device, config.precision)
-
-    labels = labels.to(device) if labels is not None else None
-    torch.manual_seed(config.seed)
-    rng = torch.Generator().manual_seed(config.seed)
-
-    g_params, d_params = select_parameters(generator, discriminator)
-    chosen = {id(p) for p in g_params + d_params}
-    for p in list(generator.parameters()) + list(discriminator.parameters()):
-        p.requires_grad_(id(p) in chosen)
-    opt_g = torch.optim.Adam(g_params, config.lr_g, config.betas, config.adam_eps)
-    opt_d = torch.optim.Adam(d_params, config.lr_d, config.betas, config.adam_eps)
-    ema = None
-    if config.ema_decay:
-        ema = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
-                            use_buffers=True)
-
-    result = TrainResult(generator, ema)
+    loop = _loop(generator, discriminator, images, labels, config, device, select_parameters)
+    result = loop.result
     start_iteration = 0
     if out_dir and (out_dir / "last.pt").exists():
-        state = torch.load(out_dir / "last.pt", map_location=device, weights_only=False)
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        _set_rng_state(rng, state["rng"])
-        result.history, result.best = state["history"], state["best"]
-        start_iteration = state["iteration"]
-
-    def batch():
-        index = torch.randint(len(images), (config.batch_size,), generator=rng).to(device)
-        z = torch.randn(config.batch_size, generator.cfg.dim_z, generator=rng).to(device)
-        index, z = index[shard], z[shard]  # every process draws the global batch, keeps its part
-        return images[index], labels[index] if labels is not None else None, z
+        start_iteration = loop.restore(out_dir / "last.pt")
 
     def checkpoint(iteration: int) -> None:
         for label, module in (("generator", generator), ("discriminator", discriminator)):
@@ -223,34 +319,26 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
             if bad:  # checked before writing, so the last good checkpoint survives
                 raise DivergenceError(f"{label} weights became non-finite ({', '.join(bad[:3])}) "
                                       f"by iteration {iteration}; the last good checkpoint is kept")
-        if out_dir is None or not main_process:
-            return
-        atomic.save_torch({"generator": generator.state_dict(),
-                           "discriminator": discriminator.state_dict(),
-                           "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                           "ema": ema.state_dict() if ema is not None else None,
-                           "rng": _rng_state(rng), "history": result.history, "best": result.best,
-                           "iteration": iteration, "train_config": asdict(config),
-                           "gan_config": generator.cfg.to_dict()}, out_dir / "last.pt")
+        if out_dir is not None and main_process:
+            atomic.save_torch(loop.state(iteration), out_dir / "last.pt")
 
-    def keep_best(sampler: nn.Module, metrics: dict) -> None:
+    def keep_best(metrics: dict) -> None:
         result.best = dict(metrics)
         if out_dir:
-            atomic.save_torch({"generator": sampler.state_dict(), "metrics": metrics,
+            atomic.save_torch({"generator": loop.sampler.state_dict(), "metrics": metrics,
                                "gan_config": generator.cfg.to_dict()}, out_dir / "best.pt")
 
     def evaluation(done: int, losses: dict) -> None:
-        sampler = ema.module if ema is not None else generator
-        sampler.eval()
+        loop.sampler.eval()
         with torch.no_grad(), torch.random.fork_rng():  # training never depends on evaluating
             metrics = {"iteration": done, "wall_time_s": round(time.perf_counter() - t0, 2),
-                       **losses, **evaluate(sampler, done)}
+                       **losses, **evaluate(loop.sampler, done)}
         generator.train()
         result.history.append(metrics)
         # a collapsed generator (samples that stopped varying) is never the best one
         if "fid" in metrics and not metrics.get("collapsed") and (
                 result.best is None or metrics["fid"] < result.best["fid"]):
-            keep_best(sampler, metrics)
+            keep_best(metrics)
         if record is not None:
             record.metrics["history"], record.metrics["best"] = result.history, result.best
             record.save()
@@ -264,42 +352,12 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
                total=config.iterations, desc="train", leave=False, **quiet)
     generator.train(), discriminator.train()
     for iteration in bar:
-        for _ in range(config.d_steps):
-            opt_d.zero_grad(set_to_none=True)
-            for _ in range(config.accumulate):
-                real, y, z = batch()
-                with autocast():
-                    with torch.no_grad():
-                        fake = generator(z, y)
-                    real_logits, fake_logits = discriminator(real, y), discriminator(fake, y)
-                d_loss = hinge_d_loss(real_logits.float(), fake_logits.float())
-                if d_regulariser is not None:
-                    with autocast():
-                        d_loss = d_loss + d_regulariser(discriminator, real, fake)
-                (d_loss / config.accumulate).backward()
-            distributed.average_gradients(d_params)
-            opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        for _ in range(config.accumulate):
-            _, y, z = batch()
-            with autocast():
-                fake_logits = discriminator(generator(z, y), y)
-            g_loss = hinge_g_loss(fake_logits.float())
-            if regulariser is not None:
-                g_loss = g_loss + regulariser(generator)
-            (g_loss / config.accumulate).backward()
-        distributed.average_gradients(g_params)
-        opt_g.step()
-        bad = [(term, loss.item()) for term, loss in (("discriminator", d_loss), ("generator", g_loss))
-               if not torch.isfinite(loss)]
-        if distributed.any_process(bool(bad)):  # every process stops, none waits for the others
-            where = (f"the {bad[0][0]} loss became {bad[0][1]}" if bad
-                     else "a loss of another process became non-finite")
-            raise DivergenceError(f"{where} at iteration {iteration + 1}; the last good "
-                                  f"checkpoint is kept")
-        if ema is not None and iteration >= config.ema_start:
-            ema.update_parameters(generator)
+        d_loss = _discriminator_step(loop, d_regulariser)
+        g_loss = _generator_step(loop, regulariser)
         done = iteration + 1
+        _stop_if_diverged(d_loss, g_loss, done)
+        if loop.ema is not None and iteration >= config.ema_start:
+            loop.ema.update_parameters(generator)
         bar.set_postfix(d=f"{d_loss.item():.3f}", g=f"{g_loss.item():.3f}", refresh=False)
         if evaluate is not None and config.eval_every and (done % config.eval_every == 0
                                                            or done == config.iterations):
@@ -310,11 +368,11 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     if result.best is None and result.history and "fid" in result.history[-1]:
         # every evaluation collapsed: keep the last generator, flagged, so that the run can
         # be shown and is counted as a failure instead of a score
-        keep_best(ema.module if ema is not None else generator, result.history[-1])
+        keep_best(result.history[-1])
     checkpoint(config.iterations)
     result.iterations = config.iterations
     result.wall_time_s = time.perf_counter() - t0
     generator.eval()
-    if ema is not None:
-        ema.module.eval()
+    if loop.ema is not None:
+        loop.ema.module.eval()
     return result

@@ -77,7 +77,7 @@ def test_bsa_claims_compare_with_the_strongest_method_and_check_exact_properties
 
 
 def _ctf_frame(rows, accuracy, classes=10):
-    return pd.DataFrame([{"row": r, "classes": classes, "fid": 50.0 + i, "classifier_score": 5.0,
+    return pd.DataFrame([{"row": r, "seed": 0, "classes": classes, "fid": 50.0 + i, "classifier_score": 5.0,
                           "conditional_accuracy": accuracy} for i, r in enumerate(rows)])
 
 

@@ -140,7 +140,7 @@ def test_shipped_weights_match_their_manifest_and_tampering_is_refused(tmp_path)
 
 def test_real_statistics_are_cached_and_keyed_by_the_network(tmp_path, monkeypatch):
     monkeypatch.setenv("CGT_DATA_CACHE", str(tmp_path))
-    monkeypatch.setattr(metrics.scores.data, "load", lambda *a, **k: data.datasets.ImageSet(
+    monkeypatch.setattr(metrics.scores.data, "load", lambda *a, **k: data.ImageSet(
         np.random.default_rng(0).integers(0, 256, (50, 32, 32, 1), dtype=np.uint8),
         np.zeros(50, np.int64), ["x"], "fake"))
     first = metrics.real_statistics("fashion_mnist", "test", tiny=True)

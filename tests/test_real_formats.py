@@ -75,7 +75,7 @@ def test_image_folder_without_classes(tmp_path):
 
 def test_real_datasets_load_by_name_from_their_variable(tmp_path, monkeypatch):
     from cgt.data import splits
-    from cgt.data.datasets import load_real
+    from cgt.data.real import load_real
 
     monkeypatch.setenv("CGT_DATA_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("CGT_CIFAR100", raising=False)

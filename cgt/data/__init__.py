@@ -6,7 +6,8 @@
 """
 
 from .embedded import DATASETS, ChecksumMismatch, build, gb2312_level1
-from .datasets import ImageSet, class_index, k_shot, load, low_quality, select_classes, to_uint8, train_test
+from .datasets import class_index, k_shot, load, low_quality, select_classes, train_test
+from .images import ImageSet, to_uint8
 from .real import load_cifar, load_image_folder
 from .sources import MissingSourceError
 

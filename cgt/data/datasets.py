@@ -3,63 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import embedded as _build
-
-
-@dataclass
-class ImageSet:
-    """Images (uint8, N×H×W×C) with integer labels and the names of the classes."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    classes: list[str]
-    name: str = ""
-    info: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if self.images.ndim != 4 or self.images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 N×H×W×C, got {self.images.dtype} "
-                             f"{self.images.shape}")
-        if len(self.images) != len(self.labels):
-            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    @property
-    def resolution(self) -> int:
-        return self.images.shape[1]
-
-    @property
-    def channels(self) -> int:
-        return self.images.shape[3]
-
-    def counts(self) -> dict[str, int]:
-        """Images per class name, in class order."""
-        per = np.bincount(self.labels, minlength=len(self.classes))
-        return {c: int(n) for c, n in zip(self.classes, per)}
-
-    def subset(self, index) -> "ImageSet":
-        return ImageSet(self.images[index], self.labels[index], self.classes, self.name, self.info)
-
-    def resized(self, size: int) -> "ImageSet":
-        return ImageSet(_build.resize(self.images, size), self.labels, self.classes,
-                        self.name, self.info)
-
-    def to_tensor(self):
-        """Float tensor N×C×H×W in [-1, 1], the range every generator in cgt produces."""
-        import torch
-        x = torch.from_numpy(self.images).permute(0, 3, 1, 2).float()
-        return x / 127.5 - 1.0
-
-
-def to_uint8(x) -> np.ndarray:
-    """The inverse of :meth:`ImageSet.to_tensor`: N×C×H×W in [-1, 1] → uint8 N×H×W×C."""
-    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+from .images import ImageSet
+from .real import REAL_DATASETS, load_real
 
 
 def load(name: str, split: str = "train", size: int = 32, tiny: bool = False) -> ImageSet:
@@ -164,39 +113,3 @@ def train_test(name: str, size: int = 32, tiny: bool = False) -> tuple[ImageSet,
 
 
 # Real datasets a user may have on disk: name -> (environment variable, expected layout).
-REAL_DATASETS = {
-    "cifar10": ("CGT_CIFAR10", "the folder holding torchvision's 'cifar-10-batches-py/'"),
-    "cifar100": ("CGT_CIFAR100", "the folder holding torchvision's 'cifar-100-python/'"),
-    "places365": ("CGT_PLACES365", "an ImageFolder tree root/<class>/<image> (e.g. the five "
-                                   "Places365 classes of cGANTransfer's setup)"),
-}
-
-
-def real_root(name: str):
-    """Where real dataset ``name`` lives: its environment variable, else
-    ``<data cache>/real/<name>``; None when neither exists."""
-    import os
-    from pathlib import Path
-
-    from .. import paths
-
-    variable, _ = REAL_DATASETS[name]
-    candidates = [os.environ.get(variable), paths.data_cache() / "real" / name]
-    return next((Path(c) for c in candidates if c and Path(c).exists()), None)
-
-
-def load_real(name: str, split: str = "train", size: int = 32) -> ImageSet:
-    """A real dataset from disk (nothing is downloaded); a clear error says where to put it."""
-    from .real import load_cifar, load_image_folder
-
-    root = real_root(name)
-    if root is None:
-        variable, layout = REAL_DATASETS[name]
-        raise FileNotFoundError(f"dataset '{name}' is not on this machine: set {variable} to "
-                                f"{layout}, or place it under <data cache>/real/{name}")
-    if name in ("cifar10", "cifar100"):
-        images = load_cifar(root, split)
-        return images if size == 32 else images.resized(size)
-    if split != "train":
-        raise ValueError(f"'{name}' is read as one training folder; split '{split}' does not exist")
-    return load_image_folder(root, size)

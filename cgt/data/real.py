@@ -5,13 +5,15 @@ Nothing here downloads: point the loaders at a folder you already have.
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .datasets import ImageSet
+from .. import paths
+from .images import ImageSet
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
@@ -74,3 +76,34 @@ def load_image_folder(root, size: int = 32, grey: bool = False) -> ImageSet:
     if not images:
         raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root}")
     return ImageSet(np.stack(images), np.asarray(labels, np.int64), classes, root.name)
+
+
+REAL_DATASETS = {
+    "cifar10": ("CGT_CIFAR10", "the folder holding torchvision's 'cifar-10-batches-py/'"),
+    "cifar100": ("CGT_CIFAR100", "the folder holding torchvision's 'cifar-100-python/'"),
+    "places365": ("CGT_PLACES365", "an ImageFolder tree root/<class>/<image> (e.g. the five "
+                                   "Places365 classes of cGANTransfer's setup)"),
+}
+
+
+def real_root(name: str):
+    """Where real dataset ``name`` lives: its environment variable, else
+    ``<data cache>/real/<name>``; None when neither exists."""
+    variable, _ = REAL_DATASETS[name]
+    candidates = [os.environ.get(variable), paths.data_cache() / "real" / name]
+    return next((Path(c) for c in candidates if c and Path(c).exists()), None)
+
+
+def load_real(name: str, split: str = "train", size: int = 32) -> ImageSet:
+    """A real dataset from disk (nothing is downloaded); a clear error says where to put it."""
+    root = real_root(name)
+    if root is None:
+        variable, layout = REAL_DATASETS[name]
+        raise FileNotFoundError(f"dataset '{name}' is not on this machine: set {variable} to "
+                                f"{layout}, or place it under <data cache>/real/{name}")
+    if name in ("cifar10", "cifar100"):
+        images = load_cifar(root, split)
+        return images if size == 32 else images.resized(size)
+    if split != "train":
+        raise ValueError(f"'{name}' is read as one training folder; split '{split}' does not exist")
+    return load_image_folder(root, size)

@@ -26,6 +26,7 @@ from ..methods.runner import TransferTask, run_transfer, shipped_source
 from ..metrics import Scoring, extract_features, fid_from_features, generate, kmmd, real_statistics
 from ..metrics.evaluate import sampled_classes
 from ..nn import Generator
+from ..pretrain import recipe
 from ..runs import COMPUTING_CODE, RunRecord, RunSpec, load_run, run
 from ..train import TrainConfig
 
@@ -312,8 +313,6 @@ def source_disturbance(model: bsa.AdaptedGenerator, source: Generator, source_na
     adapter blended out (``morphing(0)``) it should equal the source exactly; a
     method that changed the kernels cannot.  Returns the largest pixel difference
     and the FID of the source classes before and after, against the source's test images."""
-    from ..pretrain import recipe
-
     z, y = source.sample_inputs(samples, generator=torch.Generator().manual_seed(seed), device="cpu")
     before = source(z, y)
     with model.morphing(0.0):

@@ -8,13 +8,20 @@ dataset).  Sizes come from ``cgt.profiles.SIZES["cgantransfer"]``.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
+import torch
 
 from .. import claims as protocol
 from .. import paths
+from ..checkpoints import BIGGAN_VARIABLE, CheckpointError, load_imported_biggan, load_source
 from ..data import splits
+from ..data.real import REAL_DATASETS, real_root
 from ..methods import cgantransfer as kt
+from ..methods.extension import extend_independent, fold_new_classes
+from ..pretrain import ensure_source
 from ..methods.runner import TransferTask, fid_at, run_transfer
 from ..runs import RunRecord
 from ..train import TrainConfig
@@ -218,9 +225,6 @@ def histories(frame: pd.DataFrame) -> pd.DataFrame:
 def parameter_growth(class_counts, source: str = SOURCE) -> pd.DataFrame:
     """Trainable G parameters per method as the number of new classes grows, and what the
     folded model keeps for inference."""
-    from ..checkpoints import load_source
-    from ..methods.extension import extend_independent, fold_new_classes
-
     generator = load_source(source)[0]
 
     def count(params) -> int:
@@ -240,8 +244,6 @@ def parameter_growth(class_counts, source: str = SOURCE) -> pd.DataFrame:
 
 def old_class_drift(extended, source, samples_per_class: int = 16, seed: int = 0) -> float:
     """Max |G_extended(z, y) − G_source(z, y)| over old classes y and fixed z."""
-    import torch
-
     generator = torch.Generator().manual_seed(seed)
     n = samples_per_class * source.cfg.num_classes
     z, y = source.sample_inputs(n, generator=generator, device="cpu")
@@ -341,11 +343,6 @@ def claims(grid: pd.DataFrame, ablation: pd.DataFrame, cross: pd.DataFrame,
 
 def real_data_status() -> pd.DataFrame:
     """Which of the paper's own datasets and weights are on this machine."""
-    import os
-
-    from ..checkpoints import BIGGAN_VARIABLE
-    from ..data.datasets import REAL_DATASETS, real_root
-
     rows = [{"what": name, "found at": str(real_root(name) or "—"), "set with": variable}
             for name, (variable, _) in REAL_DATASETS.items()]
     folder = os.environ.get(BIGGAN_VARIABLE, str(paths.data_cache() / "real" / "biggan-imagenet128"))
@@ -357,9 +354,6 @@ def real_data_status() -> pd.DataFrame:
 def cifar100_grid(profile: str, sizes, progress: bool = True) -> pd.DataFrame | None:
     """Table 1 (left) on CIFAR-100 itself (80 → 20 and 80 → 10, our stated split), when the
     CIFAR-100 files are on disk; the 80-class source is trained first (``cifar100-80``)."""
-    from ..data.datasets import real_root
-    from ..pretrain import ensure_source
-
     if real_root("cifar100") is None:
         return None
     ensure_source("cifar100-80")
@@ -377,9 +371,6 @@ def cifar100_grid(profile: str, sizes, progress: bool = True) -> pd.DataFrame | 
 def places365_cross(profile: str, sizes, progress: bool = True) -> pd.DataFrame | None:
     """Table 1 (right) as published: BigGAN-PyTorch ImageNet-128 → five Places365 classes
     × 500 images, when both the weights and the images are on disk."""
-    from ..checkpoints import CheckpointError, load_imported_biggan
-    from ..data.datasets import real_root
-
     if real_root("places365") is None:
         return None
     try:

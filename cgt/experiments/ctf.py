@@ -211,7 +211,7 @@ def row(s: Setting, v: Variant, record: RunRecord, name: str) -> dict:
     if status == "collapsed":
         score = {"conditional_accuracy": record.metrics["score"].get("conditional_accuracy", np.nan)}
     best = record.metrics.get("best") or {}
-    return {"row": name, "method": v.method, "dataset": s.dataset, "classes": s.classes,
+    return {"row": name, "method": v.method, "dataset": s.dataset, "classes": s.classes, "seed": s.seed,
             "training data": s.label() if v.method == "ctf" else str(s.used_per_class * s.classes),
             "high-quality": s.used_per_class * s.classes,
             "low-quality": s.low_count if (v.method == "ctf" and s.low != "none") else 0,
@@ -245,7 +245,7 @@ def table(name: str, sizes, profile: str, progress: bool = True) -> pd.DataFrame
 def real_table(sizes, profile: str, progress: bool = True) -> pd.DataFrame | None:
     """Table I on CIFAR-10 itself (``table1_real`` of the paper profile), when a user has
     it on disk (``CGT_CIFAR10``); None otherwise.  STL-10 has no loader here."""
-    if "table1_real" not in sizes or data.datasets.real_root(sizes["table1_real"]["dataset"]) is None:
+    if "table1_real" not in sizes or data.real.real_root(sizes["table1_real"]["dataset"]) is None:
         return None
     return table("table1_real", sizes, profile, progress)
 
@@ -303,7 +303,9 @@ def _claim(key: str, text: str, kind: str, metric: str, arms, **rule) -> protoco
 
 
 def _unit(frame: pd.DataFrame, row: str, column: str) -> dict:
-    return {0: float(frame.set_index("row").loc[row, column])}  # one seed (0) per row today
+    """``column`` of one table row's runs keyed by seed (the pairing unit of the arms)."""
+    cells = frame[frame.row == row]
+    return {int(seed): float(value) for seed, value in zip(cells.seed, cells[column])}
 
 
 def claims(table1: pd.DataFrame, table2: pd.DataFrame, ablation: pd.DataFrame) -> list[protocol.Result]:

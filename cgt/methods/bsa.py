@@ -15,6 +15,7 @@ and an ℓ2 pull of (γ, β) towards (1, 0).  No discriminator.
 from __future__ import annotations
 
 import copy
+import os
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from ..machine import fast_autocast
+from ..metrics.features import to_input
 from ..nn import Generator
 from ..nn.biggan import truncated_normal
 from ..nn.layers import ConditionalBatchNorm2d
@@ -215,8 +217,6 @@ class Encoder(nn.Module):
 def classifier_layers(network: nn.Module):
     """``features(x)``: the post-ReLU activations of every conv stage of a trained classifier
     (the project's :class:`~cgt.metrics.FeatureNetwork`), for images in [-1, 1]."""
-    from ..metrics.features import to_input
-
     relus = [i for i, m in enumerate(network.trunk) if isinstance(m, nn.ReLU)]
 
     def features(x: torch.Tensor) -> list[torch.Tensor]:
@@ -406,8 +406,6 @@ def perceptual_features(kind: str = "auto"):
     the cgt network also scores FID, so a BSA run trained through it is judged by
     the features it optimised.
     """
-    import os
-
     file = os.environ.get(VGG16_VARIABLE)
     if kind == "auto":
         kind = "vgg16" if file and os.path.exists(file) else "cgt"
