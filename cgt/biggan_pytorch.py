@@ -5,8 +5,19 @@ BigGAN-PyTorch keeps each spectrally normalised weight raw, next to buffers
 value); its batch norms store ``stored_mean``/``stored_var``; the output BN calls
 its affine ``gain``/``bias``.  ``cgt`` uses PyTorch's spectral-norm
 parametrization (``parametrizations.weight.original`` with ``_u`` and ``_v``)
-and ``nn.BatchNorm2d``.  The conversion is a key mapping plus the right-vector
-``v = normalise(Wᵀu)``, which BigGAN-PyTorch does not store.
+and ``nn.BatchNorm2d``.  The conversion is a key mapping plus the vectors of
+PyTorch's parametrization.
+
+What σ is: BigGAN-PyTorch's ``sv0`` is a logging buffer, never used to normalise.
+Every forward (eval included) divides W by σ = ‖W v‖ with v = normalise(Wᵀu0),
+one power-iteration step from the stored ``u0`` (updated only in training).  An
+EMA generator (``G_ema.pth``) averages ``sv0`` over training, so it is not even σ
+of its own weights.  The import therefore ignores ``sv0`` and sets PyTorch's
+``_v = v`` and ``_u = normalise(W v)``, whose eval-mode σ = _uᵀ W _v is exactly
+‖W v‖.  (In training mode PyTorch then iterates once more from ``_u``, where
+BigGAN-PyTorch would start again from ``u0``.)  The export writes ``u0 = _u`` and
+``sv0`` = the cgt layer's σ; a round trip is exact when ``_u``, ``_v`` are the
+singular vectors, i.e. once the power iteration has converged.
 """
 
 from __future__ import annotations
@@ -72,9 +83,7 @@ def import_state(module: torch.nn.Module, state: dict, what: str) -> None:
         tensor = state[theirs].to(value.dtype)
         if key.endswith(SN_U):
             tensor = tensor.reshape(-1)
-            if theirs[:-2] + "sv0" in state:
-                used.add(theirs[:-2] + "sv0")
-                converted[key[: -len(SN_U)] + ".sv0"] = state[theirs[:-2] + "sv0"].reshape(())
+            used.add(theirs[:-2] + "sv0")  # a logging buffer: read, never used (see above)
         if tuple(tensor.shape) != tuple(value.shape):
             shapes.append(f"{theirs}: checkpoint {tuple(tensor.shape)} vs model {tuple(value.shape)}")
         converted[key] = tensor
@@ -85,11 +94,10 @@ def import_state(module: torch.nn.Module, state: dict, what: str) -> None:
     for key, value in own.items():
         if key.endswith(SN_V):
             prefix = key[: -len(SN_V)]
-            weight = converted[prefix + SN_ORIGINAL].flatten(1)
-            direction = weight.T @ converted[prefix + SN_U]
-            sigma = converted.pop(prefix + ".sv0", None)
-            converted[key] = (F.normalize(direction, dim=0, eps=1e-12) if sigma is None
-                              else direction * sigma / direction.dot(direction).clamp_min(1e-12))
+            weight = converted[prefix + SN_ORIGINAL].flatten(1).to(torch.float64)
+            v = F.normalize(weight.T @ converted[prefix + SN_U].to(torch.float64), dim=0, eps=1e-12)
+            converted[key] = v.to(value.dtype)
+            converted[prefix + SN_U] = F.normalize(weight @ v, dim=0, eps=1e-12).to(value.dtype)
         elif key.endswith("num_batches_tracked"):
             converted[key] = torch.zeros_like(value)
     module.load_state_dict(converted)
