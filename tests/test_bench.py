@@ -1,5 +1,7 @@
 """The benchmark's counting (figures are printed by `make bench`, never asserted on time)."""
 
+import torch
+
 from cgt import bench
 
 
@@ -16,3 +18,14 @@ def test_ctf_setting_counts_its_extra_work():
     """G_LH's forward, the CTF convolutions and the box loss's D passes add to the plain step."""
     plain, ctf = bench.step_flops(8, batch=4), bench.step_flops(8, batch=4, setting="CTF")
     assert ctf > 1.3 * plain
+
+
+def test_the_matmul_peak_is_the_best_of_every_size_and_timing():
+    measured = bench.matmul_peak(torch.device("cpu"), torch.float32, sizes=(32, 64), repeats=3)
+    assert set(measured["by_size"]) == {32, 64}
+    for spread in measured["by_size"].values():
+        assert 0 < spread["min"] <= spread["median"] <= spread["max"]
+    assert measured["peak"] == max(s["max"] for s in measured["by_size"].values())
+    budget = bench.matmul_peak(torch.device("cpu"), torch.float32, sizes=(32, 64), repeats=1,
+                               budget_s=0.0)
+    assert set(budget["by_size"]) == {32}  # stops growing once a product exceeds the budget
