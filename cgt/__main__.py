@@ -4,10 +4,17 @@ Commands:
   pretrain <recipe>   train a source generator (recipes: see `python -m cgt pretrain --help`);
                       `torchrun --nproc_per_node N -m cgt pretrain <recipe>` trains it
                       data-parallel over N processes (the global batch is the recipe's)
+  sample <model>      a PNG grid of samples from a source model, a model file or a run record
+
+Every command does what a function of `cgt.api` (or `cgt.pretrain`) does from Python.
 """
 
 import argparse
+import sys
 from pathlib import Path
+
+from . import api
+from .checkpoints import CheckpointError
 
 
 def main(argv=None) -> None:
@@ -33,7 +40,28 @@ def main(argv=None) -> None:
                    help="checkpoint here; running the same command again resumes the run")
     p.add_argument("--checkpoint-every", type=int, default=500,
                    help="iterations between checkpoints in --work-dir (default 500)")
+    s = sub.add_parser("sample", help="a grid of samples from any model",
+                       description="Write a PNG grid of samples from MODEL: a source name "
+                                   "(e.g. fashion8), a cgt model file (.pt) or a run record (.json).",
+                       epilog="example: python -m cgt sample fashion8 --out dresses.png "
+                              "--class dress -n 16")
+    s.add_argument("model")
+    s.add_argument("--out", type=Path, required=True, help="the PNG to write")
+    s.add_argument("--class", dest="classes", action="append", metavar="NAME",
+                   help="sample this class (repeat for several; default: all)")
+    s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--truncation", type=float, help="truncate z to ±T (default: none)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--force", action="store_true", help="replace --out if it exists")
     args = parser.parse_args(argv)
+    if args.command == "sample":
+        try:
+            grid = api.sample_grid(api.load(args.model), args.n, args.classes, args.truncation,
+                                   args.seed)
+            print(f"{args.n} samples of {args.model}: {api.save_png(grid, args.out, args.force)}")
+        except (api.UsageError, CheckpointError, FileNotFoundError) as error:
+            sys.exit(f"error: {error}")
+        return
     entry = pretrain(args.recipe, args.iterations, args.seed, args.device, args.tiny, args.out,
                      work_dir=args.work_dir,
                      checkpoint_every=args.checkpoint_every if args.work_dir else 0,

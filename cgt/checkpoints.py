@@ -65,7 +65,7 @@ def load_model(path: Path, device="cpu", sha256: str | None = None):
                                   f"corrupt or not the shipped one. Restore it with `git checkout "
                                   f"-- {path.name}` or retrain it (see data/models/sources.json).")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles code
     except Exception as error:  # a truncated zip or pickle raises several kinds
         raise CheckpointError(f"{path} is not a readable checkpoint ({error}); it may be "
                               f"truncated. Restore or retrain it.") from None

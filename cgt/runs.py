@@ -230,7 +230,7 @@ def rebuild(record_file: Path, which: str = "best") -> torch.nn.Module:
         raise FileNotFoundError(f"no {which}.pt beside {record_file} (status: {saved['status']})")
     module, function = saved["builder"].split(":")
     model = getattr(importlib.import_module(module), function)(saved["config"])
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=False)["generator"])
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["generator"])
     return model.eval()
 
 

@@ -172,6 +172,7 @@ def test_bad_extensions_are_refused():
 
 
 def test_a_transfer_run_is_recorded_reloadable_and_skipped_when_complete(tmp_path, monkeypatch):
+    from cgt import api
     from cgt.methods.runner import TransferTask, run_transfer
     from cgt.metrics import SCORING_SEED
     from cgt.runs import load_run
@@ -190,6 +191,7 @@ def test_a_transfer_run_is_recorded_reloadable_and_skipped_when_complete(tmp_pat
     assert not (tmp_path / "cgantransfer" / record.name / "last.pt").exists()
     generator = load_run("cgantransfer", record.name, "smoke")  # from the record alone
     assert generator.new_classes == [8]
+    assert api.sample_grid(api.load(record.path), 2).shape == (32, 2 * 33 - 1, 1)
     again = run_transfer("cgantransfer", task, config, profile="smoke", eval_samples=32,
                          score_samples=48, progress=False)
     assert again.started == record.started  # the complete record was reused, not rerun
