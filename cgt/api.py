@@ -21,6 +21,8 @@ from PIL import Image
 
 from . import atomic
 from .checkpoints import CheckpointError, built_manifest, load_model, load_source, sources_manifest
+from .data import ImageSet
+from .data.real import load_image_folder
 from .metrics import generate
 from .plots import image_grid
 from .runs import rebuild
@@ -42,6 +44,20 @@ def load(model: str | Path) -> torch.nn.Module:
         return load_source(str(model))[0].eval()
     raise UsageError(f"'{model}' is neither a source model ({', '.join(names)}) nor a model "
                      f"file (.pt) nor a run record (.json) that exists")
+
+
+def images_for(folder: str | Path, generator: torch.nn.Module, one_domain: bool = False) -> ImageSet:
+    """The images of ``folder`` as ``generator`` makes them: its channels (grey ↔ RGB) and
+    resolution (centre crop + resize); ``info["conversion"]`` says what was done.
+
+    The sub-folders are the classes (``folder/<class>/<image>``); with ``one_domain`` a
+    folder of images without sub-folders is one class.
+    """
+    cfg = generator.cfg
+    try:
+        return load_image_folder(folder, cfg.resolution, grey=cfg.channels == 1, flat=one_domain)
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(str(error)) from None
 
 
 def class_labels(generator: torch.nn.Module, classes) -> list[int] | None:
@@ -86,4 +102,5 @@ def save_png(grid: np.ndarray, path: str | Path, force: bool = False) -> Path:
     return path
 
 
-__all__ = ["CheckpointError", "UsageError", "class_labels", "load", "sample_grid", "save_png"]
+__all__ = ["CheckpointError", "UsageError", "class_labels", "images_for", "load", "sample_grid",
+           "save_png"]

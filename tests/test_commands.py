@@ -55,3 +55,35 @@ def test_a_model_file_is_loaded_without_unpickling_code(tmp_path):
                tmp_path / "pickled.pt")  # an object that only unpickling code could rebuild
     with pytest.raises(api.CheckpointError, match="not a readable checkpoint"):
         api.load(tmp_path / "pickled.pt")
+
+
+def _write(folder, name, mode, size, value=128):
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, value if mode == "L" else (value, 40, 200)).save(folder / name)
+
+
+def test_images_of_any_mode_and_size_become_the_sources_channels_and_resolution(tmp_path):
+    _write(tmp_path / "pets" / "cat", "a.png", "RGB", (64, 48))
+    _write(tmp_path / "pets" / "cat", "b.jpg", "RGB", (40, 40))
+    _write(tmp_path / "pets" / "dog", "c.png", "L", (33, 90))
+    grey = api.images_for(tmp_path / "pets", api.load("fashion8"))  # a grey source
+    assert grey.images.shape == (3, 32, 32, 1) and grey.classes == ["cat", "dog"]
+    assert "L/RGB" in grey.info["conversion"] and "as grey" in grey.info["conversion"]
+    colour = api.images_for(tmp_path / "pets", api.load("emoji-objects"))  # an RGB source
+    assert colour.images.shape == (3, 32, 32, 3) and colour.labels.tolist() == [0, 0, 1]
+    _write(tmp_path / "flat", "x.png", "RGB", (20, 30))
+    one = api.images_for(tmp_path / "flat", api.load("fashion8"), one_domain=True)
+    assert one.classes == ["flat"] and len(one) == 1
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda root: None, "is not a folder"),
+    (lambda root: root.mkdir(), "has no class sub-folders"),
+    (lambda root: (root / "cat").mkdir(parents=True), "no images"),
+    (lambda root: (root / "cat").mkdir(parents=True) or (root / "cat" / "bad.png").write_bytes(b"x"),
+     "bad.png is not a readable image"),
+])
+def test_a_bad_image_folder_is_refused_with_what_to_do(tmp_path, setup, message):
+    setup(tmp_path / "mine")
+    with pytest.raises(api.UsageError, match=message):
+        api.images_for(tmp_path / "mine", api.load("fashion8"))

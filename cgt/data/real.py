@@ -51,31 +51,55 @@ def load_cifar(root, split: str = "train", coarse: bool = False) -> ImageSet:
     return ImageSet(stacked, np.asarray(labels, np.int64), names, root.name)
 
 
-def load_image_folder(root, size: int = 32, grey: bool = False) -> ImageSet:
-    """An ImageFolder tree (``root/<class>/<image>``: Places365, AnimalFace, FFHQ-like folders).
+def _square(file: Path, size: int, mode: str) -> tuple[np.ndarray, str, tuple[int, int]]:
+    """One image file centre-cropped to a square, resized to ``size`` (bicubic) and
+    converted to ``mode`` ("L" or "RGB"); also its original mode and size."""
+    try:
+        with Image.open(file) as image:
+            original, shape = image.mode, image.size
+            image = image.convert(mode)
+            side = min(image.size)
+            left, top = (image.size[0] - side) // 2, (image.size[1] - side) // 2
+            image = image.crop((left, top, left + side, top + side))
+            image = image.resize((size, size), Image.Resampling.BICUBIC)
+            return np.asarray(image).reshape(size, size, -1), original, shape
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ValueError(f"{file} is not a readable image ({error}); remove or replace it") from None
 
-    Images are centre-cropped to a square and resized to ``size``.
+
+def load_image_folder(root, size: int = 32, grey: bool = False, flat: bool = False) -> ImageSet:
+    """An ImageFolder tree (``root/<class>/<image>``: Places365, AnimalFace, FFHQ-like folders),
+    or with ``flat`` a folder of images of one class (named after the folder).
+
+    Images of any size and mode are centre-cropped to a square, resized to ``size``
+    (bicubic) and converted to grey or RGB; ``info["conversion"]`` says what was done.
     """
     root = Path(root)
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    if not classes:
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a folder")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes and not flat:
         raise FileNotFoundError(f"{root} has no class sub-folders (expected root/<class>/<image>)")
-    images, labels = [], []
-    for label, name in enumerate(classes):
-        for file in sorted((root / name).iterdir()):
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
+    folders = [root / name for name in classes] if classes else [root]
+    mode = "L" if grey else "RGB"
+    images, labels, modes, sizes = [], [], set(), []
+    for label, folder in enumerate(folders):
+        for file in sorted(folder.iterdir()):
+            if file.suffix.lower() not in IMAGE_SUFFIXES or file.name.startswith("."):
                 continue
-            with Image.open(file) as image:
-                image = image.convert("L" if grey else "RGB")
-                side = min(image.size)
-                left, top = (image.size[0] - side) // 2, (image.size[1] - side) // 2
-                image = image.crop((left, top, left + side, top + side))
-                image = image.resize((size, size), Image.Resampling.BICUBIC)
-                images.append(np.asarray(image).reshape(size, size, -1))
+            pixels, original, shape = _square(file, size, mode)
+            images.append(pixels)
             labels.append(label)
+            modes.add(original)
+            sizes.append(shape)
     if not images:
         raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root}")
-    return ImageSet(np.stack(images), np.asarray(labels, np.int64), classes, root.name)
+    widths, heights = zip(*sizes)
+    conversion = (f"{len(images)} images ({'/'.join(sorted(modes))}, {min(widths)}–{max(widths)} × "
+                  f"{min(heights)}–{max(heights)} px) centre-cropped to a square, resized to "
+                  f"{size}×{size} (bicubic), as {'grey' if grey else 'RGB'}")
+    return ImageSet(np.stack(images), np.asarray(labels, np.int64), classes or [root.name],
+                    root.name, {"conversion": conversion})
 
 
 REAL_DATASETS = {
