@@ -126,6 +126,8 @@ def source_fingerprint(name: str) -> str:
         return sources_manifest()[name]["sha256"]
     if name in built_manifest():
         return built_manifest()[name]["sha256"]
-    if name == IMPORTED_BIGGAN:
-        return "imported:" + os.environ.get(BIGGAN_VARIABLE, str(paths.data_cache() / "real" / name))
+    if name == IMPORTED_BIGGAN:  # which files, and which version of them (size, time)
+        folder = Path(os.environ.get(BIGGAN_VARIABLE, paths.data_cache() / "real" / name))
+        files = [folder / f for f in ("G_ema.pth", "G.pth", "D.pth") if (folder / f).exists()]
+        return "imported:" + ";".join(f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
     raise CheckpointError(f"no source model '{name}' (shipped, built or imported)")

@@ -112,3 +112,11 @@ def fast_autocast(device: torch.device, precision: str = "auto"):
     run is scored at the precision it trained in (features are always fp32)."""
     dtype, _ = fast_path(device, precision)
     return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
+def compute_kind() -> str:
+    """The default device and the precision ``auto`` takes on it, e.g. ``cpu-bf16``: what a
+    run key must tell apart, since the same run rounds differently on each."""
+    device = pick_device()
+    dtype, _ = fast_path(device, "auto")
+    return f"{device.type}-{'bf16' if dtype is not None else 'fp32'}"

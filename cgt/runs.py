@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 
 from . import __version__, atomic, paths
-from .machine import device_description
+from .machine import compute_kind, device_description, pick_device
 from .metrics.evaluate import Scoring
 
 
@@ -127,7 +127,8 @@ class RunRecord:
 # module of its own experiment. Plotting, the book, the claims rules and this module
 # change no run's numbers and are left out.
 COMPUTING_CODE = ("cgt.nn", "cgt.train", "cgt.distributed", "cgt.machine", "cgt.methods",
-                  "cgt.metrics", "cgt.data", "cgt.checkpoints", "cgt.pretrain")
+                  "cgt.metrics", "cgt.data", "cgt.checkpoints", "cgt.state_dicts",
+                  "cgt.biggan_pytorch", "cgt.pretrain")
 
 
 @functools.lru_cache(maxsize=None)
@@ -175,10 +176,11 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        """Changes exactly when what the run computes changes (not with its name)."""
+        """Changes exactly when what the run computes changes (not with its name): also
+        between machines whose default device or precision differ (``compute_kind``)."""
         payload = {"config": self.config, "seed": self.seed, "builder": self.builder,
                    "scoring": asdict(self.scoring) if self.scoring else None,
-                   "code": code_fingerprint(tuple(self.code))}
+                   "code": code_fingerprint(tuple(self.code)), "computes_on": compute_kind()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -210,7 +212,8 @@ def run(spec: RunSpec, work: Callable[[RunRecord, Path], None]) -> RunRecord:
         with record:
             work(record, folder)
             if spec.scoring is not None:
-                record.metrics["score"] = spec.scoring.final(rebuild(record.path))
+                model = rebuild(record.path).to(pick_device())
+                record.metrics["score"] = spec.scoring.final(model)
     except DivergenceError:
         if spec.profile == "smoke":
             raise
@@ -234,14 +237,14 @@ def rebuild(record_file: Path, which: str = "best") -> torch.nn.Module:
     return model.eval()
 
 
-def completed_key(chapter: str, name: str, profile: str) -> str:
-    """The key of a complete run, for the specs of runs that continue it (a run that
-    starts from another one must rerun when that one was recomputed)."""
+def completed_record(chapter: str, name: str, profile: str) -> dict:
+    """The saved record of a complete run, for the specs of runs that continue it (their
+    key holds its key: a run that starts from another one reruns when that one did)."""
     path = paths.runs_dir(profile) / chapter / f"{name}.json"
     saved = json.loads(path.read_text()) if path.exists() else {}
     if saved.get("status") != "complete":
         raise FileNotFoundError(f"run {chapter}/{name} ({profile}) has not completed: run it first")
-    return saved["key"]
+    return saved
 
 
 def load_run(chapter: str, name: str, profile: str, which: str = "best") -> torch.nn.Module:

@@ -104,6 +104,12 @@ def test_the_key_follows_what_is_computed_not_the_name():
     assert _spec({"k": 1}).key != _spec({"k": 1}, code=runs.COMPUTING_CODE + ("cgt.experiments.bsa",)).key
 
 
+def test_the_key_tells_machines_that_compute_differently_apart(monkeypatch):
+    here = _spec({"k": 1}).key
+    monkeypatch.setattr(runs, "compute_kind", lambda: "cuda-fp32")
+    assert _spec({"k": 1}).key != here
+
+
 def test_the_code_fingerprint_changes_with_the_source(tmp_path, monkeypatch):
     package = tmp_path / "fingerprinted"
     package.mkdir()

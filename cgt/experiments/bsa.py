@@ -23,7 +23,7 @@ from ..data import to_uint8
 from ..checkpoints import source_fingerprint
 from ..methods import bsa
 from ..methods.runner import TransferTask, run_transfer, shipped_source
-from ..metrics import Scoring, extract_features, fid_from_features, generate, kmmd, real_statistics
+from ..metrics import SCORING_SEED, Scoring, extract_features, fid_from_features, generate, kmmd, real_statistics
 from ..metrics.evaluate import sampled_classes
 from ..nn import Generator
 from ..pretrain import recipe
@@ -132,6 +132,7 @@ def fit_supervised(method: str, t: Target, sizes, profile: str, progress: bool =
     if method not in SUPERVISED:
         raise ValueError(f"unknown supervised method '{method}'; valid: {', '.join(SUPERVISED)}")
     config = {"method": method, "target": asdict(t), "sizes": {k: sizes[k] for k in SUPERVISED_SIZES},
+              "perceptual_network": bsa.perceptual_choice(sizes["perceptual"]),
               "source": source_fingerprint(t.source) if t.source != "random" else "random"}
     spec = RunSpec(CHAPTER, run_name(method, t), profile, config, t.seed,
                    builder=f"{__name__}:build_adapted", scoring=scoring(t, sizes, sizes["score_truncation"]),
@@ -408,11 +409,12 @@ def histories(frame: pd.DataFrame) -> pd.DataFrame:
 
 def held_out_scores(method: str, t: Target, profile: str, samples_: int, truncation: float | None) -> dict:
     """FID and KMMD against only the target images the run did *not* train on: a
-    generator that memorises its training images gains nothing here."""
+    generator that memorises its training images gains nothing here.  Sampled like the
+    fresh score (``SCORING_SEED``), never like the evaluations that chose the checkpoint."""
     faces = data.select_classes(data.load(t.dataset, "train", tiny=t.tiny), [TARGET_CLASS])
     if len(faces) - t.shots < 2:
         return {"held_out_fid": np.nan, "held_out_kmmd": np.nan, "held_out_images": len(faces) - t.shots}
     real = extract_features(faces.images[t.shots:]).astype(np.float64)
-    fake = extract_features(samples(method, t, profile, samples_, truncation, seed=12345))
+    fake = extract_features(samples(method, t, profile, samples_, truncation, seed=SCORING_SEED))
     return {"held_out_fid": fid_from_features(real, fake), "held_out_kmmd": kmmd(real, fake),
             "held_out_images": len(real)}

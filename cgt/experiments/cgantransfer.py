@@ -119,7 +119,8 @@ def with_bsa_early(grid: pd.DataFrame) -> pd.DataFrame:
         iteration = ours.iloc[0].best_iteration
         fid = fid_at({"metrics": {"history": bsa.iloc[0].history}}, iteration)
         extra.append({**bsa.iloc[0].to_dict(), "method": "bsa-early", "fid": fid, "kmmd": np.nan,
-                      "kid": np.nan, "kid_std": np.nan, "best_iteration": iteration})
+                      "kid": np.nan, "kid_std": np.nan, "selection_fid": fid,
+                      "best_iteration": iteration})
     return pd.concat([grid, pd.DataFrame(extra)], ignore_index=True)
 
 
@@ -159,12 +160,17 @@ def convergence(grid: pd.DataFrame) -> pd.DataFrame:
                      "BSA iterations": b.best_iteration, "ours iterations": o.best_iteration,
                      "BSA wall s": b.best_wall_s, "ours wall s": o.best_wall_s,
                      "BSA FID": b.fid, "ours FID": o.fid,
-                     "speed-up (iterations)": b.best_iteration / o.best_iteration,
-                     "speed-up (wall time)": b.best_wall_s / o.best_wall_s,
+                     "speed-up (iterations)": _ratio(b.best_iteration, o.best_iteration),
+                     "speed-up (wall time)": _ratio(b.best_wall_s, o.best_wall_s),
                      "ours reaches BSA's best at": (reach := first_reaching(o.history, b.selection_fid)),
-                     "speed-up (to BSA's best)": b.best_iteration / reach,
+                     "speed-up (to BSA's best)": _ratio(b.best_iteration, reach),
                      "BSA best at its last evaluation": b.best_iteration == b.history[-1]["iteration"]})
     return pd.DataFrame(rows)
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b, NaN when b is 0 (a run that was best at its start: no speed-up to state)."""
+    return a / b if b else np.nan
 
 
 def first_reaching(history: list, target: float):

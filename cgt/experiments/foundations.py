@@ -39,7 +39,7 @@ def parity_run(precision: str, seed: int, sizes, profile: str, progress: bool = 
         result = train_gan(generator, discriminator, images.to_tensor(),
                            torch.from_numpy(images.labels), train, progress=progress)
         scores = metrics.score_generator(generator, recipe.dataset, "train", n=p["samples"],
-                                         tiny=sizes["tiny"], seed=seed)
+                                         tiny=sizes["tiny"], seed=seed, precision="fp32")
         record.metrics.update(fid=scores["fid"], kmmd=scores["kmmd"],
                               train_s_per_iteration=result.wall_time_s / p["iterations"])
 

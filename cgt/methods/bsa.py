@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from ..machine import fast_autocast
-from ..metrics.features import to_input
+from ..metrics.features import feature_network_id, to_input
 from ..nn import Generator
 from ..nn.biggan import truncated_normal
 from ..nn.layers import ConditionalBatchNorm2d
@@ -395,6 +395,17 @@ def adversarial_scale_shift_parameters(generator: nn.Module, discriminator: nn.M
 
 VGG16_VARIABLE = "CGT_VGG16"
 VGG16_LAYERS = (1, 3, 6, 8, 11, 13, 15, 18, 20, 22)  # post-ReLU conv1_1 … conv4_3 in vgg16.features
+
+
+def perceptual_choice(kind: str = "auto") -> str:
+    """Which network :func:`perceptual_features` takes for ``kind`` here, named so that a
+    run's key changes with it (the VGG16 file by size and time, the cgt network by id)."""
+    file = os.environ.get(VGG16_VARIABLE)
+    if kind == "auto":
+        kind = "vgg16" if file and os.path.exists(file) else "cgt"
+    if kind == "vgg16" and file and os.path.exists(file):
+        return f"vgg16:{os.path.getsize(file)}:{os.stat(file).st_mtime_ns}"
+    return feature_network_id() if kind == "cgt" else kind
 
 
 def perceptual_features(kind: str = "auto"):

@@ -19,7 +19,7 @@ from .. import data
 from ..checkpoints import load_source, source_fingerprint
 from ..metrics import Scoring
 from ..nn import Discriminator, GANConfig, Generator
-from ..runs import RunRecord, RunSpec, completed_key, load_run, run
+from ..runs import RunRecord, RunSpec, completed_record, load_run, run
 from ..train import TrainConfig, all_parameters, train_gan
 from . import bsa
 from . import cgantransfer as kt
@@ -121,11 +121,15 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
     """Train one cell and return its run record (metrics: score, best, history,
     trainable counts).  ``finetune`` continues the finished run ``start_run``."""
     name = name or f"{method}-{task.dataset}-{len(task.classes)}x{task.shots}-s{task.seed}"
+    start_record = completed_record(chapter, start_run, profile) if start_run else None
+    if start_record and start_record["config"]["transfer"]:  # fine-tuning keeps its start's blocks
+        transfer = kt.TransferConfig(**start_record["config"]["transfer"])
     config = {"method": method, "task": asdict(task), "train": asdict(replace(train, seed=task.seed)),
               "transfer": (transfer or kt.TransferConfig()).to_dict()
               if method in ("cgantransfer", "finetune") else None,
               "start_run": start_run,
-              "start_key": completed_key(chapter, start_run, profile) if start_run else None, "source": source_fingerprint(task.source)}
+              "start_key": start_record["key"] if start_record else None,
+              "source": source_fingerprint(task.source)}
     spec = RunSpec(chapter, name, profile, config, task.seed, builder=f"{__name__}:build_generator",
                    scoring=scoring(task, eval_samples, score_samples))
 

@@ -71,15 +71,17 @@ def sampled_classes(generator):
     return list(new) if new is not None else None
 
 
-def sample_features(generator, n: int, seed: int, truncation: float | None = None):
+def sample_features(generator, n: int, seed: int, truncation: float | None = None,
+                    precision: str = "auto"):
     """(uint8 samples, labels, features) of ``n`` samples of :func:`sampled_classes`.
 
     The global RNG is seeded inside a fork: generators that draw extra inputs from
     it (CTF's low-quality pool) then draw the same ones every time, and training
-    continues as if nothing had been sampled.
+    continues as if nothing had been sampled.  ``precision`` is the training loop's
+    switch: ``auto`` samples as the run trained, ``fp32`` forces full precision.
     """
     device = next(generator.parameters()).device
-    with torch.random.fork_rng(), fast_autocast(device):
+    with torch.random.fork_rng(), fast_autocast(device, precision):
         torch.manual_seed(seed)
         fake, labels = generate(generator, n, classes=sampled_classes(generator), seed=seed,
                                 truncation=truncation)
@@ -94,7 +96,8 @@ def distances(real: np.ndarray, fake: np.ndarray, fake_features: np.ndarray) -> 
 
 def score_generator(generator, dataset: str, split: str = "train", classes=None,
                     n: int = 2000, tiny: bool = False, seed: int = 0,
-                    head: str | None = None, truncation: float | None = None) -> dict:
+                    head: str | None = None, truncation: float | None = None,
+                    precision: str = "auto") -> dict:
     """FID, KID, KMMD, classifier score (our feature network) and conditional accuracy;
     also ``fid_inception`` when clean-fid's Inception weights are on disk.
 
@@ -104,7 +107,7 @@ def score_generator(generator, dataset: str, split: str = "train", classes=None,
     """
     names = list(classes or generator.cfg.class_names or []) or None
     real = real_statistics(dataset, split, tiny, names)["features"].astype(np.float64)
-    fake, labels, fake_features = sample_features(generator, n, seed, truncation)
+    fake, labels, fake_features = sample_features(generator, n, seed, truncation, precision)
     result = {**distances(real, fake, fake_features), "features": feature_network_id(),
               "n_fake": n, "n_real": len(real), "seed": seed,
               "real": f"{dataset}/{split}{'/tiny' if tiny else ''}"}
