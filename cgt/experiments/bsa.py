@@ -91,7 +91,8 @@ def training_images(t: Target) -> torch.Tensor:
 
 
 def reference_features(t: Target) -> np.ndarray:
-    return scoring(t, {"eval_samples": 1, "score_samples": 1}).reference()
+    """Features of every target image: what every BSA-chapter score compares with."""
+    return Scoring(t.dataset, "train", (TARGET_CLASS,), t.tiny).reference()
 
 
 def scoring(t: Target, sizes, truncation: float | None = None) -> Scoring:
