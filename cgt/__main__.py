@@ -4,31 +4,34 @@ Commands:
   pretrain <recipe>   train a source generator (recipes: see `python -m cgt pretrain --help`);
                       `torchrun --nproc_per_node N -m cgt pretrain <recipe>` trains it
                       data-parallel over N processes (the global batch is the recipe's)
+  transfer <method>   teach a source model the classes of your image folder (cGANTransfer
+                      or a baseline)
+  adapt               adapt a source model to a folder of images of one domain (BSA)
   sample <model>      a PNG grid of samples from a source model, a model file or a run record
 
 Every command does what a function of `cgt.api` (or `cgt.pretrain`) does from Python.
 """
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
 from . import api
 from .checkpoints import CheckpointError
 
+FORMAT = argparse.RawDescriptionHelpFormatter
 
-def main(argv=None) -> None:
-    from .pretrain import REAL_RECIPES, RECIPES, pretrain
 
-    parser = argparse.ArgumentParser(prog="python -m cgt", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _pretrain_parser(sub) -> None:
+    from .pretrain import REAL_RECIPES, RECIPES
+
     recipes = "\n".join(f"  {name}: {r.description}"
                         for name, r in {**RECIPES, **REAL_RECIPES}.items())
     p = sub.add_parser("pretrain", help="train a pretrained source generator",
                        description="Train a source generator and write data/models/<recipe>.pt "
                                    "plus its entry in data/models/sources.json.\n\nrecipes:\n"
-                                   + recipes, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   + recipes, formatter_class=FORMAT)
     p.add_argument("recipe", choices=sorted(RECIPES) + sorted(REAL_RECIPES))
     p.add_argument("--iterations", type=int, help="default: the recipe's")
     p.add_argument("--seed", type=int, default=0)
@@ -40,28 +43,109 @@ def main(argv=None) -> None:
                    help="checkpoint here; running the same command again resumes the run")
     p.add_argument("--checkpoint-every", type=int, default=500,
                    help="iterations between checkpoints in --work-dir (default 500)")
+
+
+def _sample_parser(sub) -> None:
     s = sub.add_parser("sample", help="a grid of samples from any model",
                        description="Write a PNG grid of samples from MODEL: a source name "
-                                   "(e.g. fashion8), a cgt model file (.pt) or a run record (.json).",
+                                   "(e.g. fashion8), a cgt model file (.pt, e.g. the model.pt "
+                                   "that transfer and adapt write) or a run record (.json).",
                        epilog="example: python -m cgt sample fashion8 --out dresses.png "
                               "--class dress -n 16")
     s.add_argument("model")
     s.add_argument("--out", type=Path, required=True, help="the PNG to write")
     s.add_argument("--class", dest="classes", action="append", metavar="NAME",
-                   help="sample this class (repeat for several; default: all)")
+                   help="sample this class (repeat for several; default: all, or the new ones)")
     s.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--truncation", type=float, help="truncate z to ±T (default: none)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
+def _run_arguments(p) -> None:
+    """The options ``transfer`` and ``adapt`` share."""
+    p.add_argument("--source", required=True,
+                   help=f"the source model to start from ({', '.join(api.source_names())})")
+    p.add_argument("--images", type=Path, required=True, help="the folder of your images")
+    p.add_argument("--out", type=Path, required=True,
+                   help="folder for model.pt, samples.png, report.md/json and the run record")
+    p.add_argument("--shots", type=int, help="use K images per class, drawn with --seed (default: all)")
+    p.add_argument("--iterations", type=int, help="training steps (default: the profile's)")
+    p.add_argument("--batch-size", type=int, help="default: the profile's")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", default="quick", choices=("smoke", "quick", "paper"),
+                   help="the chapter's settings to use (default quick; smoke: a seconds-long check)")
+    p.add_argument("--force", action="store_true", help="replace another run's outputs in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _transfer_parser(sub) -> None:
+    t = sub.add_parser(
+        "transfer", help="teach a source model new classes from your images",
+        description="Extend a class-conditional source model by the classes of --images (one "
+                    "sub-folder per class: FOLDER/<class>/<image>) and train as the cGANTransfer "
+                    "chapter does. Images of any size and mode are centre-cropped, resized and "
+                    "converted to the source's channels; report.md says how. Run the same command "
+                    "again after an interruption and it resumes.\n\nmethods:\n  cgantransfer: "
+                    "new classes as learned combinations of old ones (Eq. 5-7)\n  bsa-extension: "
+                    "an independent scale/shift per new class, frozen G\n  transfergan: every "
+                    "weight fine-tuned\n  scratch: a fresh G and D on your images only",
+        epilog="example: python -m cgt transfer cgantransfer --source fashion8 --images shoes/ "
+               "--shots 10 --out out/shoes", formatter_class=FORMAT)
+    t.add_argument("method", choices=list(api.TRANSFER_METHODS))
+    _run_arguments(t)
+
+
+def _adapt_parser(sub) -> None:
+    a = sub.add_parser(
+        "adapt", help="adapt a source model to a folder of images (BSA)",
+        description="Batch statistics adaptation (BSA): keep the source model's weights, learn "
+                    "a scale/shift per channel and one latent code per image (Eq. 3) from the "
+                    "images of --images (a flat folder, or sub-folders pooled into one domain). "
+                    "Images are converted to the source's channels and size; report.md says how.",
+        epilog="example: python -m cgt adapt --source animals --images faces/ --out out/faces",
+        formatter_class=FORMAT)
+    _run_arguments(a)
+
+
+def _train_command(args) -> None:
+    source = api.load(args.source) if args.source in api.source_names() else None
+    if source is None:
+        raise api.UsageError(f"unknown source '{args.source}'; valid: {', '.join(api.source_names())}")
+    images = api.images_for(args.images, source, one_domain=args.command == "adapt")
+    options = dict(shots=args.shots, iterations=args.iterations, batch_size=args.batch_size,
+                   seed=args.seed, profile=args.profile, force=args.force,
+                   progress=not args.quiet, command=args.line)
+    print(f"{len(images)} images of {args.images} ({images.info['conversion']})")
+    if args.command == "transfer":
+        outcome = api.transfer(args.method, args.source, images, args.out, **options)
+    else:
+        outcome = api.adapt(args.source, images, args.out, **options)
+    score = outcome.report["score"]
+    print(f"FID {score.get('fid', float('nan')):.1f} against your images (the project's feature "
+          f"network); model {outcome.model}, samples {outcome.samples}, report "
+          f"{outcome.folder / 'report.md'}")
+
+
+def main(argv=None) -> None:
+    from .pretrain import pretrain
+
+    parser = argparse.ArgumentParser(prog="python -m cgt", description=__doc__, formatter_class=FORMAT)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_pretrain_parser, _transfer_parser, _adapt_parser, _sample_parser):
+        add(sub)
     args = parser.parse_args(argv)
-    if args.command == "sample":
-        try:
+    args.line = shlex.join(["python", "-m", "cgt", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        if args.command == "sample":
             grid = api.sample_grid(api.load(args.model), args.n, args.classes, args.truncation,
                                    args.seed)
             print(f"{args.n} samples of {args.model}: {api.save_png(grid, args.out, args.force)}")
-        except (api.UsageError, CheckpointError, FileNotFoundError) as error:
-            sys.exit(f"error: {error}")
-        return
+            return
+        if args.command in ("transfer", "adapt"):
+            return _train_command(args)
+    except (api.UsageError, CheckpointError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
     entry = pretrain(args.recipe, args.iterations, args.seed, args.device, args.tiny, args.out,
                      work_dir=args.work_dir,
                      checkpoint_every=args.checkpoint_every if args.work_dir else 0,

@@ -10,6 +10,7 @@ and sha256.  Loading checks the sha256 first.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 from pathlib import Path
@@ -23,8 +24,7 @@ from .state_dicts import CheckpointError, load_state
 
 
 def models_dir() -> Path:
-    root = paths.repo_root()
-    return (root if root else paths.home()) / "data" / "models"
+    return paths.shipped_models()
 
 
 def sources_manifest() -> dict:
@@ -53,8 +53,36 @@ def export_model(path: Path, generator: Generator, discriminator: Discriminator 
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+RUN_MODEL_FORMAT = "cgt-run-1"
+
+
+def build_from(builder: str, config: dict) -> torch.nn.Module:
+    """The untrained model that ``builder`` (``"module:function"``) makes of ``config``:
+    how a run's (extended, adapted) generator is rebuilt."""
+    module, _, function = builder.partition(":")
+    return getattr(importlib.import_module(module), function)(config)
+
+
+def check_builder(builder: str) -> None:
+    """Refuse a builder named by a file from elsewhere unless it is one of cgt's own: a
+    model file or run record must not choose which code runs."""
+    module, _, function = str(builder).partition(":")
+    if not (module == "cgt" or module.startswith("cgt.")) or not function.isidentifier():
+        raise CheckpointError(f"'{builder}' is not a cgt model builder (cgt.module:function)")
+
+
+def export_run_model(path: Path, builder: str, config: dict, generator: torch.nn.Module) -> str:
+    """Write any generator a run trained (class-extended, BSA-adapted) as one model file
+    that :func:`load_model` reads back: the run's builder and config, and the weights."""
+    payload = {"format": RUN_MODEL_FORMAT, "builder": builder, "config": config,
+               "generator": generator.state_dict()}
+    atomic.save_torch(payload, path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def load_model(path: Path, device="cpu", sha256: str | None = None):
-    """(generator, discriminator or None) from a model file written by :func:`export_model`."""
+    """(generator, discriminator or None) from a model file written by :func:`export_model`
+    (or by :func:`export_run_model`, which keeps no discriminator)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no model file at {path}")
@@ -69,8 +97,13 @@ def load_model(path: Path, device="cpu", sha256: str | None = None):
     except Exception as error:  # a truncated zip or pickle raises several kinds
         raise CheckpointError(f"{path} is not a readable checkpoint ({error}); it may be "
                               f"truncated. Restore or retrain it.") from None
+    if isinstance(payload, dict) and payload.get("format") == RUN_MODEL_FORMAT:
+        check_builder(payload["builder"])
+        generator = build_from(payload["builder"], payload["config"])
+        load_state(generator, payload["generator"], "generator")
+        return generator.to(device).eval(), None
     if not isinstance(payload, dict) or payload.get("format") != "cgt-gan-1":
-        raise CheckpointError(f"{path} is not a cgt model file (format cgt-gan-1)")
+        raise CheckpointError(f"{path} is not a cgt model file (format cgt-gan-1 or {RUN_MODEL_FORMAT})")
     cfg = GANConfig(**payload["gan_config"])
     generator = Generator(cfg)
     load_state(generator, payload["generator"], "generator")

@@ -28,6 +28,13 @@ def home() -> Path:
     return root if root is not None else Path.home() / ".cache" / "cgt"
 
 
+def shipped_models() -> Path:
+    """The shipped source models and feature network: ``data/models`` of a checkout, or
+    the copy an installed package carries (``cgt/models``, see pyproject.toml)."""
+    root = repo_root()
+    return root / "data" / "models" if root is not None else PACKAGE_DIR / "models"
+
+
 def data_cache() -> Path:
     """Fetched packages and built arrays (git-ignored)."""
     if os.environ.get("CGT_DATA_CACHE"):

@@ -30,8 +30,9 @@ from typing import Callable
 import torch
 
 from . import __version__, atomic, paths
+from .checkpoints import build_from
 from .machine import compute_kind, device_description, pick_device
-from .metrics.evaluate import Scoring
+from .metrics.evaluate import ImageScoring, Scoring
 
 
 def git_revision() -> str:
@@ -82,6 +83,7 @@ class RunRecord:
     status: str = "running"
     key: str | None = None
     builder: str | None = None
+    home: str | None = None
     git_revision: str = field(default_factory=git_revision)
     device: str = field(default_factory=device_description)
     versions: dict = field(default_factory=library_versions)
@@ -91,7 +93,7 @@ class RunRecord:
 
     @property
     def path(self) -> Path:
-        return paths.runs_dir(self.profile) / self.chapter / f"{self.name}.json"
+        return record_path(self.chapter, self.name, self.profile, self.home)
 
     def add_claim(self, result) -> None:
         """Keep a :class:`cgt.claims.Result` (the only source of verdicts)."""
@@ -144,6 +146,13 @@ def code_fingerprint(modules: tuple[str, ...]) -> str:
     return digest.hexdigest()[:16]
 
 
+def record_path(chapter: str, name: str, profile: str, home: str | None = None) -> Path:
+    """Where a run's record lives: ``home/<name>.json``, else the profile's runs folder."""
+    if home is not None:
+        return Path(home) / f"{name}.json"
+    return paths.runs_dir(profile) / chapter / f"{name}.json"
+
+
 def _plain(value):
     return json.loads(json.dumps(value, default=str))
 
@@ -155,7 +164,8 @@ class RunSpec:
     ``builder`` (``"module:function"``) rebuilds the untrained model from ``config``
     so that :func:`load_run` can load the run's ``best.pt`` from the record alone;
     ``scoring`` scores the chosen checkpoint afresh once the run has trained;
-    ``code`` names the modules whose source enters the run key.
+    ``code`` names the modules whose source enters the run key; ``home`` is a folder
+    that holds the record instead of the profile's runs folder (a user's ``--out``).
     """
 
     chapter: str
@@ -164,15 +174,16 @@ class RunSpec:
     config: dict
     seed: int | None = None
     builder: str | None = None
-    scoring: Scoring | None = None
+    scoring: Scoring | ImageScoring | None = None
     code: tuple = COMPUTING_CODE
+    home: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "config", _plain(self.config))
 
     @property
     def path(self) -> Path:
-        return paths.runs_dir(self.profile) / self.chapter / f"{self.name}.json"
+        return record_path(self.chapter, self.name, self.profile, self.home)
 
     @property
     def key(self) -> str:
@@ -206,7 +217,7 @@ def run(spec: RunSpec, work: Callable[[RunRecord, Path], None]) -> RunRecord:
     elif folder.exists():  # files without a record: of unknown origin, so not resumed
         shutil.rmtree(folder)
     record = RunRecord(spec.chapter, spec.name, spec.profile, config=spec.config, seed=spec.seed,
-                       key=key, builder=spec.builder)
+                       key=key, builder=spec.builder, home=spec.home)
     record.save()  # the key is on disk before any checkpoint is
     try:
         with record:
@@ -231,8 +242,7 @@ def rebuild(record_file: Path, which: str = "best") -> torch.nn.Module:
     weights = record_file.with_suffix("") / f"{which}.pt"
     if not weights.exists():
         raise FileNotFoundError(f"no {which}.pt beside {record_file} (status: {saved['status']})")
-    module, function = saved["builder"].split(":")
-    model = getattr(importlib.import_module(module), function)(saved["config"])
+    model = build_from(saved["builder"], saved["config"])
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["generator"])
     return model.eval()
 

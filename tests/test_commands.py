@@ -1,13 +1,17 @@
 """`python -m cgt` commands and the cgt.api functions behind them."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from cgt import api
+from cgt import train as train_module
 from cgt.__main__ import main
-from cgt.checkpoints import export_model
+from cgt.checkpoints import export_model, load_model
+from cgt.methods import bsa as bsa_module
 from cgt.nn import GANConfig, Generator
 
 
@@ -87,3 +91,132 @@ def test_a_bad_image_folder_is_refused_with_what_to_do(tmp_path, setup, message)
     setup(tmp_path / "mine")
     with pytest.raises(api.UsageError, match=message):
         api.images_for(tmp_path / "mine", api.load("fashion8"))
+
+
+def _pets(root, mode="RGB", per_class=3):
+    """A tiny ImageFolder written as a user has one: odd sizes, the other channel count."""
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(["cat", "dog"]):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            pixels = (rng.random((37, 45, 3)) * 255).astype(np.uint8)
+            pixels[..., c] = 255  # the classes differ
+            Image.fromarray(pixels).convert(mode).save(folder / f"{i}.png")
+    return root
+
+
+def test_transfer_writes_a_model_samples_and_a_report_that_sample_reads(tmp_path, capsys):
+    images, out = _pets(tmp_path / "pets"), tmp_path / "out"
+    command = ["transfer", "cgantransfer", "--source", "fashion8", "--images", str(images),
+               "--out", str(out), "--shots", "2", "--iterations", "2", "--profile", "smoke", "--quiet"]
+    main(command)  # RGB images into a grey source
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "complete" and np.isfinite(report["score"]["fid"])
+    assert report["score"]["n_real"] == 4 and report["images"]["per_class"] == {"cat": 2, "dog": 2}
+    assert "as grey" in report["images"]["conversion"] and "--shots 2" in report["command"]
+    assert "not Inception" in (out / "report.md").read_text()
+    assert np.asarray(Image.open(out / "samples.png")).std() > 0
+    generator, _ = load_model(out / "model.pt")  # a model file like any other
+    assert generator.cfg.class_names[-2:] == ["cat", "dog"]
+    main(["sample", str(out / "model.pt"), "--class", "dog", "-n", "3", "--out", str(tmp_path / "d.png")])
+    assert Image.open(tmp_path / "d.png").size == (3 * 33 - 1, 32)
+    started = json.loads((out / "run.json").read_text())["started"]
+    main(command)  # the same command again: the finished run is reused, not retrained
+    assert json.loads((out / "run.json").read_text())["started"] == started
+    assert "FID" in capsys.readouterr().out
+
+
+def test_adapt_turns_grey_images_into_an_rgb_source_and_keeps_other_runs(tmp_path):
+    images, out = tmp_path / "faces", tmp_path / "out"
+    for i in range(3):
+        _write(images, f"{i}.jpg", "L", (50 + i, 40), value=60 * i)
+    main(["adapt", "--source", "emoji-objects", "--images", str(images), "--out", str(out),
+          "--iterations", "2", "--profile", "smoke", "--quiet"])
+    report = json.loads((out / "report.json").read_text())
+    assert report["arguments"]["method"] == "bsa" and "as RGB" in report["images"]["conversion"]
+    assert api.load(out / "model.pt").latents.shape[0] == 3  # one code per image
+    with pytest.raises(SystemExit, match="holds the outputs of another run"):
+        main(["adapt", "--source", "emoji-objects", "--images", str(images), "--out", str(out),
+              "--iterations", "3", "--profile", "smoke", "--quiet"])
+    assert json.loads((out / "report.json").read_text()) == report  # nothing overwritten
+
+
+def test_an_interrupted_transfer_resumes_where_it_stopped(tmp_path, monkeypatch):
+    images = api.images_for(_pets(tmp_path / "pets"), api.load("fashion8"))
+    steps = []
+    real_step = train_module._generator_step
+
+    def step(loop, regulariser):
+        steps.append(1)
+        if len(steps) == 3:  # killed after the checkpoint of iteration 2
+            raise KeyboardInterrupt
+        return real_step(loop, regulariser)
+
+    monkeypatch.setattr(train_module, "_generator_step", step)
+    arguments = dict(iterations=4, profile="smoke", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        api.transfer("transfergan", "fashion8", images, tmp_path / "out", **arguments)
+    assert (tmp_path / "out" / "run" / "last.pt").exists()
+    outcome = api.transfer("transfergan", "fashion8", images, tmp_path / "out", **arguments)
+    assert len(steps) == 3 + 2  # iterations 3 and 4 only
+    history = json.loads((tmp_path / "out" / "run.json").read_text())["metrics"]["history"]
+    assert [h["iteration"] for h in history] == [0, 2, 4] and outcome.report["status"] == "complete"
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--source", "nosuch"], "unknown source 'nosuch'; valid: animals, emoji-objects, fashion8"),
+    (["--shots", "4"], "only 3 are available: lower --shots"),
+    (["--out", "{tmp}/pets/cat/0.png/out"], "cannot write to"),
+])
+def test_transfer_refuses_bad_input_with_a_message(tmp_path, arguments, message):
+    images = _pets(tmp_path / "pets")
+    defaults = {"--source": "fashion8", "--out": str(tmp_path / "out")}
+    given = dict(zip(arguments[::2], [a.format(tmp=tmp_path) for a in arguments[1::2]]))
+    options = [x for k, v in {**defaults, **given}.items() for x in (k, v)]
+    with pytest.raises(SystemExit, match=message):
+        main(["transfer", "scratch", "--images", str(images), *options, "--profile", "smoke"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_python_functions_refuse_images_the_source_cannot_make(tmp_path):
+    wrong = api.images_for(_pets(tmp_path / "pets"), api.load("emoji-objects"))  # RGB
+    with pytest.raises(api.UsageError, match="images_for"):
+        api.transfer("cgantransfer", "fashion8", wrong, tmp_path / "out", profile="smoke")
+
+
+def test_a_model_file_or_record_cannot_choose_which_code_runs(tmp_path):
+    torch.save({"format": "cgt-run-1", "builder": "os:system", "config": "echo hacked",
+                "generator": {}}, tmp_path / "evil.pt")
+    (tmp_path / "evil.json").write_text(json.dumps({"builder": "os:system", "config": "echo hacked"}))
+    for name in ("evil.pt", "evil.json"):
+        with pytest.raises(api.CheckpointError, match="not a cgt model builder"):
+            api.load(tmp_path / name)
+
+
+def test_an_interrupted_adaptation_resumes_where_it_stopped(tmp_path, monkeypatch):
+    for i in range(3):
+        _write(tmp_path / "faces", f"{i}.png", "L", (40, 40), value=70 * i)
+    images = api.images_for(tmp_path / "faces", api.load("animals"), one_domain=True)
+    arguments = dict(iterations=4, profile="smoke", progress=False)
+    done = api.adapt("animals", images, tmp_path / "whole", **arguments)
+    calls = []
+    real_loss = bsa_module.bsa_loss
+
+    def loss(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # killed in iteration 4: it resumes from the checkpoint of iteration 2
+            raise KeyboardInterrupt
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(bsa_module, "bsa_loss", loss)
+    with pytest.raises(KeyboardInterrupt):
+        api.adapt("animals", images, tmp_path / "out", **arguments)
+    assert (tmp_path / "out" / "run" / "last.pt").exists()
+    resumed = api.adapt("animals", images, tmp_path / "out", **arguments)
+    assert len(calls) == 5 + 2  # iterations 3 and 4 only
+    assert not (tmp_path / "out" / "run" / "last.pt").exists()
+    history = [json.loads((folder / "run.json").read_text())["metrics"]["history"]
+               for folder in (tmp_path / "whole", tmp_path / "out")]
+    assert history[0] == history[1]  # the same run as one without the interruption
+    assert resumed.report["score"] == done.report["score"]

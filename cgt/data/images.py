@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,14 @@ class ImageSet:
     def resized(self, size: int) -> "ImageSet":
         return ImageSet(_build.resize(self.images, size), self.labels, self.classes,
                         self.name, self.info)
+
+    def digest(self) -> str:
+        """SHA-256 (16 hex digits) of the pixels, labels and class names: what a run
+        trained on these images is keyed by."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.images).tobytes())
+        digest.update(np.ascontiguousarray(self.labels, np.int64).tobytes())
+        digest.update("\n".join(self.classes).encode())
+        return digest.hexdigest()[:16]
 
     def to_tensor(self):
         """Float tensor N×C×H×W in [-1, 1], the range every generator in cgt produces."""

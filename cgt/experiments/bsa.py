@@ -10,7 +10,6 @@ Sizes come from ``cgt.profiles.SIZES["bsa"]``.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -23,7 +22,7 @@ from ..data import to_uint8
 from ..checkpoints import source_fingerprint
 from ..methods import bsa
 from ..methods.runner import TransferTask, run_transfer, shipped_source
-from ..metrics import SCORING_SEED, Scoring, extract_features, fid_from_features, generate, kmmd, real_statistics
+from ..metrics import SCORING_SEED, ImageScoring, Scoring, extract_features, fid_from_features, generate, kmmd, real_statistics
 from ..metrics.evaluate import sampled_classes
 from ..nn import Generator
 from ..pretrain import recipe
@@ -115,53 +114,69 @@ SUPERVISED_SIZES = ("iterations", "batch_size", "eval_every", "eval_samples", "s
                     "warmup", "perceptual", "perceptual_weight")
 
 
-def bsa_config(method: str, t: Target, sizes) -> bsa.BSAConfig:
+def bsa_config(method: str, shots: int, seed: int, sizes) -> bsa.BSAConfig:
     lambdas = {"lambda_z": 0.0, "lambda_bn": 0.0} if method == "encoder" else {}
-    return bsa.BSAConfig(iterations=sizes["iterations"], batch_size=min(sizes["batch_size"], t.shots),
+    return bsa.BSAConfig(iterations=sizes["iterations"], batch_size=min(sizes["batch_size"], shots),
                          lr_adapters=sizes["lr_adapters"], lr_latents=sizes["lr_latents"],
                          decay_every=int(sizes["iterations"] * sizes["decay_at"]),
-                         also_train=SUPERVISED[method], lr_body=sizes["lr_body"], seed=t.seed,
+                         also_train=SUPERVISED[method], lr_body=sizes["lr_body"], seed=seed,
                          warmup=sizes["warmup"], eval_every=sizes["eval_every"], **lambdas)
 
 
 def fit_supervised(method: str, t: Target, sizes, profile: str, progress: bool = True) -> RunRecord:
-    """One run of a same-loss method (ours, update-first/last/all, encoder-generator).
+    """One run of a same-loss method (ours, update-first/last/all, encoder-generator)
+    on the target's first images, scored against all of them."""
+    return adapt_images(method, t.source, training_images(t), sizes, seed=t.seed, profile=profile,
+                        name=run_name(method, t), target=asdict(t),
+                        scoring=scoring(t, sizes, sizes["score_truncation"]), progress=progress)
 
+
+def adapt_images(method: str, source: str, images: torch.Tensor, sizes, *, seed: int, profile: str,
+                 name: str, target: dict, scoring: Scoring | ImageScoring, home=None,
+                 progress: bool = True) -> RunRecord:
+    """One run of a same-loss method on ``images`` (N×C×H×W in [-1, 1]) from ``source``.
+
+    ``target`` says in the config where the images come from (it must name the
+    ``source``, ``seed`` and ``shots`` = N that :func:`build_adapted` rebuilds from).
     The run keeps the state with the best selection FID (the adversarial runs do the
     same) in ``best.pt`` beside its record and reports its fresh score.
     """
     if method not in SUPERVISED:
         raise ValueError(f"unknown supervised method '{method}'; valid: {', '.join(SUPERVISED)}")
-    config = {"method": method, "target": asdict(t), "sizes": {k: sizes[k] for k in SUPERVISED_SIZES},
+    target = {**target, "source": source, "seed": seed, "shots": len(images)}
+    config = {"method": method, "target": target, "sizes": {k: sizes[k] for k in SUPERVISED_SIZES},
               "perceptual_network": bsa.perceptual_choice(sizes["perceptual"]),
-              "source": source_fingerprint(t.source) if t.source != "random" else "random"}
-    spec = RunSpec(CHAPTER, run_name(method, t), profile, config, t.seed,
-                   builder=f"{__name__}:build_adapted", scoring=scoring(t, sizes, sizes["score_truncation"]),
-                   code=COMPUTING_CODE + (__name__,))
+              "source": source_fingerprint(source) if source != "random" else "random"}
+    spec = RunSpec(CHAPTER, name, profile, config, seed, builder=f"{__name__}:build_adapted",
+                   scoring=scoring, code=COMPUTING_CODE + (__name__,),
+                   home=None if home is None else str(home))
 
     def work(record: RunRecord, folder):
-        images = training_images(t)
-        model = bsa.AdaptedGenerator(source_generator(t.source, t.seed), len(images))
+        model = bsa.AdaptedGenerator(source_generator(source, seed), len(images))
         encoder = bsa.Encoder(images.shape[1], model.cfg.dim_z) if method == "encoder" else None
         network, features = bsa.perceptual_features(sizes["perceptual"])
         weights = bsa.calibrated_weights(features, images, sizes["perceptual_weight"])
         select = spec.scoring.evaluator()
-        best = {"fid": np.inf}
+        resumed = (folder / "last.pt").exists() and (folder / "best.pt").exists()
+        best = torch.load(folder / "best.pt", weights_only=True)["best"] if resumed else {"fid": np.inf}
 
         def evaluate(adapted, iteration):
             metrics = select(adapted, iteration)
             if not metrics["collapsed"] and metrics["fid"] < best["fid"]:
-                best.update(metrics, iteration=iteration,
-                            state={"generator": copy.deepcopy(adapted.state_dict()),
-                                   "encoder": encoder and copy.deepcopy(encoder.state_dict())})
+                best.update({k: float(v) for k, v in metrics.items()}, iteration=iteration)
+                atomic.save_torch({"generator": adapted.state_dict(), "best": best,
+                                   "encoder": encoder and encoder.state_dict()}, folder / "best.pt")
             return metrics
 
-        history = bsa.fit_bsa(model, images, features, weights, bsa_config(method, t, sizes),
-                              encoder=encoder, evaluate=evaluate, progress=progress)
-        if "state" not in best:  # every evaluation collapsed: keep the last model, flagged
-            best.update(history[-1], iteration=history[-1]["iteration"],
-                        state={"generator": model.state_dict(), "encoder": encoder and encoder.state_dict()})
-        atomic.save_torch(best.pop("state"), folder / "best.pt")
+        history = bsa.fit_bsa(model, images, features, weights,
+                              bsa_config(method, len(images), seed, sizes),
+                              encoder=encoder, evaluate=evaluate, progress=progress,
+                              checkpoint=folder / "last.pt")
+        if not np.isfinite(best["fid"]):  # every evaluation collapsed: keep the last model, flagged
+            best.update({k: float(v) for k, v in history[-1].items()})
+            atomic.save_torch({"generator": model.state_dict(), "best": best,
+                               "encoder": encoder and encoder.state_dict()}, folder / "best.pt")
+        (folder / "last.pt").unlink(missing_ok=True)  # only an interrupted run needs it
         record.metrics.update(history=history, perceptual=network, layer_weights=weights,
                               best={k: float(v) for k, v in best.items()},
                               trainable_g=trainable_count(model, method, encoder),
@@ -172,8 +187,8 @@ def fit_supervised(method: str, t: Target, sizes, profile: str, progress: bool =
 
 def build_adapted(config: dict) -> bsa.AdaptedGenerator:
     """The untrained model of a same-loss run's config (for :func:`cgt.runs.load_run`)."""
-    t = Target(**config["target"])
-    return bsa.AdaptedGenerator(source_generator(t.source, t.seed), t.shots)
+    t = config["target"]
+    return bsa.AdaptedGenerator(source_generator(t["source"], t["seed"]), t["shots"])
 
 
 def trainable_count(model: bsa.AdaptedGenerator, method: str, encoder) -> int:

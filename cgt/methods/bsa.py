@@ -15,15 +15,18 @@ and an ℓ2 pull of (γ, β) towards (1, 0).  No discriminator.
 from __future__ import annotations
 
 import copy
+import json
 import os
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from .. import atomic
 from ..machine import fast_autocast
 from ..metrics.features import feature_network_id, to_input
 from ..nn import Generator
@@ -316,10 +319,13 @@ def _optimiser(model: AdaptedGenerator, config: BSAConfig, encoder: nn.Module | 
 
 def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weights: list[float],
             config: BSAConfig, *, encoder: nn.Module | None = None, evaluate=None,
-            progress: bool = True) -> list[dict]:
+            progress: bool = True, checkpoint: Path | None = None) -> list[dict]:
     """Optimise Eq. (3) as ``config`` says.  Returns the loss terms (and metrics, when
     ``evaluate(model, iteration)`` is given) at iteration 0 and every
-    ``config.eval_every`` iterations."""
+    ``config.eval_every`` iterations.
+
+    With ``checkpoint`` the state after each evaluation is written there, and a run
+    that finds one continues from it exactly (batch order included)."""
     if len(images) != len(model.latents):
         raise ValueError(f"{len(images)} images but {len(model.latents)} latent codes")
     device = images.device
@@ -329,7 +335,16 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
     optimiser, schedule = _optimiser(model, config, encoder)
     rng = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    history = []
+    history, start = [], 0
+    parts = {"model": model, "optimiser": optimiser, "schedule": schedule, **(
+        {"encoder": encoder} if encoder is not None else {})}
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        for name, part in parts.items():
+            part.load_state_dict(state[name])
+        rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        history, start = state["history"], state["iteration"]
 
     def loss(index):
         return bsa_loss(model, images[index], index, features, layer_weights,
@@ -343,14 +358,19 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
             with torch.no_grad(), torch.random.fork_rng():
                 entry.update(evaluate(model, iteration))
             model.train()
-        history.append(entry)
+        history.append(json.loads(json.dumps(entry, default=lambda v: v.item())))  # numpy → plain
+        if checkpoint is not None:
+            atomic.save_torch({**{n: part.state_dict() for n, part in parts.items()},
+                               "rng": rng.get_state(), "torch_rng": torch.get_rng_state(),
+                               "history": history, "iteration": iteration}, checkpoint)
 
-    if config.eval_every:  # where the run starts: the loss of a first batch, no step taken
+    if config.eval_every and start == 0:  # where the run starts: a first batch's loss, no step
         with torch.no_grad(), torch.random.fork_rng():
             first = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))
             record(0, loss(first[:config.batch_size].to(device)))
     quiet = {} if progress else {"disable": True}
-    for iteration in tqdm(range(1, config.iterations + 1), desc="bsa", leave=False, **quiet):
+    for iteration in tqdm(range(start + 1, config.iterations + 1), initial=start,
+                          total=config.iterations, desc="bsa", leave=False, **quiet):
         index = torch.randperm(len(images), generator=rng)[:config.batch_size].to(device)
         terms = loss(index)
         optimiser.zero_grad(set_to_none=True)

@@ -17,7 +17,7 @@ import torch
 
 from .. import data
 from ..checkpoints import load_source, source_fingerprint
-from ..metrics import Scoring
+from ..metrics import ImageScoring, Scoring
 from ..nn import Discriminator, GANConfig, Generator
 from ..runs import RunRecord, RunSpec, completed_record, load_run, run
 from ..train import TrainConfig, all_parameters, train_gan
@@ -117,9 +117,15 @@ def scoring(task: TransferTask, selection_samples: int, final_samples: int) -> S
 def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile: str,
                  eval_samples: int, score_samples: int, name: str | None = None,
                  transfer: kt.TransferConfig | None = None, start_run: str | None = None,
-                 chapter: str = "cgantransfer", progress: bool = True) -> RunRecord:
+                 chapter: str = "cgantransfer", progress: bool = True,
+                 images: data.ImageSet | None = None, home=None) -> RunRecord:
     """Train one cell and return its run record (metrics: score, best, history,
-    trainable counts).  ``finetune`` continues the finished run ``start_run``."""
+    trainable counts).  ``finetune`` continues the finished run ``start_run``.
+
+    ``images`` (labels 0..M-1 for ``task.classes``) replace the task's k-shot draw of
+    its dataset, and are then also what the run is scored against
+    (:class:`~cgt.metrics.ImageScoring`); ``home`` keeps the record in that folder.
+    """
     name = name or f"{method}-{task.dataset}-{len(task.classes)}x{task.shots}-s{task.seed}"
     start_record = completed_record(chapter, start_run, profile) if start_run else None
     if start_record and start_record["config"]["transfer"]:  # fine-tuning keeps its start's blocks
@@ -130,22 +136,27 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
               "start_run": start_run,
               "start_key": start_record["key"] if start_record else None,
               "source": source_fingerprint(task.source)}
+    if images is None:
+        score = scoring(task, eval_samples, score_samples)
+    else:
+        config["images"] = images.digest()
+        score = ImageScoring.of(images, eval_samples, score_samples)
     spec = RunSpec(chapter, name, profile, config, task.seed, builder=f"{__name__}:build_generator",
-                   scoring=scoring(task, eval_samples, score_samples))
+                   scoring=score, home=None if home is None else str(home))
 
     def work(record: RunRecord, folder):
         start = load_run(chapter, start_run, profile) if start_run else None
         generator, discriminator, select, regulariser, offset = build(method, task, transfer, start)
-        images = target_images(task)
+        trained_on = target_images(task) if images is None else images
         record.metrics["trainable_g"] = sum(p.numel() for p in select(generator, discriminator)[0])
         record.metrics["total_g"] = sum(p.numel() for p in generator.parameters())
-        result = train_gan(generator, discriminator, images.to_tensor(),
-                           torch.from_numpy(images.labels) + offset,
+        result = train_gan(generator, discriminator, trained_on.to_tensor(),
+                           torch.from_numpy(trained_on.labels) + offset,
                            replace(train, seed=task.seed), select_parameters=select,
                            evaluate=spec.scoring.evaluator(), regulariser=regulariser,
                            out_dir=folder, record=record, progress=progress)
         record.metrics["best"] = result.best
-        record.metrics["train_images"] = len(images)
+        record.metrics["train_images"] = len(trained_on)
         (folder / "last.pt").unlink(missing_ok=True)  # only an interrupted run needs it
 
     return run(spec, work)

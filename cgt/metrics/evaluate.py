@@ -129,8 +129,23 @@ def score_generator(generator, dataset: str, split: str = "train", classes=None,
     return result
 
 
+class _Selection:
+    """The selection score of :class:`Scoring` and :class:`ImageScoring` (the same rule)."""
+
+    def evaluator(self):
+        """``evaluate(G, iteration)`` for :func:`cgt.train.train_gan`: the selection score."""
+        real = self.reference()
+
+        def evaluate(generator, iteration):
+            fake, _, features = sample_features(generator, self.selection_samples, SELECTION_SEED,
+                                                self.truncation)
+            return distances(real, fake, features)
+
+        return evaluate
+
+
 @dataclass(frozen=True)
-class Scoring:
+class Scoring(_Selection):
     """How a run is scored: against which real images, with how many samples.
 
     ``selection_samples`` per evaluation during training (z stream
@@ -151,19 +166,38 @@ class Scoring:
         names = list(self.classes) if self.classes else None
         return real_statistics(self.dataset, self.split, self.tiny, names)["features"].astype(np.float64)
 
-    def evaluator(self):
-        """``evaluate(G, iteration)`` for :func:`cgt.train.train_gan`: the selection score."""
-        real = self.reference()
-
-        def evaluate(generator, iteration):
-            fake, _, features = sample_features(generator, self.selection_samples, SELECTION_SEED,
-                                                self.truncation)
-            return distances(real, fake, features)
-
-        return evaluate
-
     def final(self, generator) -> dict:
         """The reported score of the chosen checkpoint: fresh samples, another z stream."""
         return score_generator(generator, self.dataset, self.split, self.classes,
                                n=self.final_samples, tiny=self.tiny, seed=SCORING_SEED,
                                truncation=self.truncation)
+
+
+@dataclass(frozen=True)
+class ImageScoring(_Selection):
+    """The same two scores against images a user gave rather than a dataset: every
+    image of the set, all classes pooled, in the project's feature network.  Its
+    fields (what a run key holds) name the images by their digest; build it with
+    :meth:`of`."""
+
+    images: str  # the ImageSet's digest
+    count: int
+    selection_samples: int = 300
+    final_samples: int = 1000
+    truncation: float | None = None
+
+    @classmethod
+    def of(cls, images: data.ImageSet, selection_samples: int = 300, final_samples: int = 1000,
+           truncation: float | None = None) -> "ImageScoring":
+        scoring = cls(images.digest(), len(images), selection_samples, final_samples, truncation)
+        object.__setattr__(scoring, "_features", extract_features(at_32px(images.images)))
+        return scoring
+
+    def reference(self) -> np.ndarray:
+        return self._features
+
+    def final(self, generator) -> dict:
+        fake, _, features = sample_features(generator, self.final_samples, SCORING_SEED, self.truncation)
+        return {**distances(self._features, fake, features), "features": feature_network_id(),
+                "n_fake": self.final_samples, "n_real": self.count, "seed": SCORING_SEED,
+                "real": f"the given images ({self.count}, digest {self.images})"}

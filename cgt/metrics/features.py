@@ -136,8 +136,7 @@ def train_feature_network(steps: int = 5000, batch_size: int = 128, seed: int = 
 
 
 def weights_file() -> Path:
-    root = paths.repo_root()
-    return (root if root else paths.home()) / "data" / "models" / "feature_net.pt"
+    return paths.shipped_models() / "feature_net.pt"
 
 
 def save_feature_network(model: FeatureNetwork, info: dict, file: Path | None = None) -> dict:
