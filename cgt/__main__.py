@@ -7,6 +7,7 @@ Commands:
   transfer <method>   teach a source model the classes of your image folder (cGANTransfer
                       or a baseline)
   adapt               adapt a source model to a folder of images of one domain (BSA)
+  ctf                 a conditional GAN from your image folder and low-quality images (CTF)
   sample <model>      a PNG grid of samples from a source model, a model file or a run record
 
 Every command does what a function of `cgt.api` (or `cgt.pretrain`) does from Python.
@@ -62,10 +63,11 @@ def _sample_parser(sub) -> None:
     s.add_argument("--force", action="store_true", help="replace --out if it exists")
 
 
-def _run_arguments(p) -> None:
-    """The options ``transfer`` and ``adapt`` share."""
-    p.add_argument("--source", required=True,
-                   help=f"the source model to start from ({', '.join(api.source_names())})")
+def _run_arguments(p, source: bool = True) -> None:
+    """The options ``transfer``, ``adapt`` and ``ctf`` share."""
+    if source:
+        p.add_argument("--source", required=True,
+                       help=f"the source model to start from ({', '.join(api.source_names())})")
     p.add_argument("--images", type=Path, required=True, help="the folder of your images")
     p.add_argument("--out", type=Path, required=True,
                    help="folder for model.pt, samples.png, report.md/json and the run record")
@@ -108,19 +110,49 @@ def _adapt_parser(sub) -> None:
     _run_arguments(a)
 
 
-def _train_command(args) -> None:
-    source = api.load(args.source) if args.source in api.source_names() else None
-    if source is None:
+def _ctf_parser(sub) -> None:
+    c = sub.add_parser(
+        "ctf", help="a conditional GAN from your images and low-quality ones (CTF)",
+        description="Conditional transferring features: train a class-conditional generator "
+                    "from scratch on --images (FOLDER/<class>/<image>, made 32 px) with the "
+                    "help of low-quality images: a low→high generator learns to turn them into "
+                    "your classes (phase 1), and its DCT-domain difference features feed the "
+                    "conditional generator (phase 2), as the CTF chapter trains them.",
+        epilog="example: python -m cgt ctf --images glyphs/ --downsample 8 --grey --out out/glyphs",
+        formatter_class=FORMAT)
+    _run_arguments(c, source=False)
+    low = c.add_mutually_exclusive_group()
+    low.add_argument("--low-quality", type=Path, metavar="FOLDER",
+                     help="low-quality images (any classes, e.g. another domain)")
+    low.add_argument("--downsample", type=int, metavar="N",
+                     help="use your images down-sampled to N px (default: 8)")
+    c.add_argument("--grey", action="store_true", help="train in grey (default RGB)")
+
+
+def _images(args):
+    """The images of ``--images`` as the command's model makes them."""
+    if args.command == "ctf":
+        images = api.image_folder(args.images, 32, args.grey)
+        low = (api.image_folder(args.low_quality, 32, args.grey, one_domain=True)
+               if args.low_quality else None)
+        return images, low
+    if args.source not in api.source_names():
         raise api.UsageError(f"unknown source '{args.source}'; valid: {', '.join(api.source_names())}")
-    images = api.images_for(args.images, source, one_domain=args.command == "adapt")
+    return api.images_for(args.images, api.load(args.source), one_domain=args.command == "adapt"), None
+
+
+def _train_command(args) -> None:
+    images, low = _images(args)
     options = dict(shots=args.shots, iterations=args.iterations, batch_size=args.batch_size,
                    seed=args.seed, profile=args.profile, force=args.force,
                    progress=not args.quiet, command=args.line)
     print(f"{len(images)} images of {args.images} ({images.info['conversion']})")
     if args.command == "transfer":
         outcome = api.transfer(args.method, args.source, images, args.out, **options)
-    else:
+    elif args.command == "adapt":
         outcome = api.adapt(args.source, images, args.out, **options)
+    else:
+        outcome = api.ctf(images, args.out, low=low, downsample=args.downsample, **options)
     score = outcome.report["score"]
     print(f"FID {score.get('fid', float('nan')):.1f} against your images (the project's feature "
           f"network); model {outcome.model}, samples {outcome.samples}, report "
@@ -132,7 +164,7 @@ def main(argv=None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m cgt", description=__doc__, formatter_class=FORMAT)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_pretrain_parser, _transfer_parser, _adapt_parser, _sample_parser):
+    for add in (_pretrain_parser, _transfer_parser, _adapt_parser, _ctf_parser, _sample_parser):
         add(sub)
     args = parser.parse_args(argv)
     args.line = shlex.join(["python", "-m", "cgt", *(sys.argv[1:] if argv is None else argv)])
@@ -142,7 +174,7 @@ def main(argv=None) -> None:
                                    args.seed)
             print(f"{args.n} samples of {args.model}: {api.save_png(grid, args.out, args.force)}")
             return
-        if args.command in ("transfer", "adapt"):
+        if args.command in ("transfer", "adapt", "ctf"):
             return _train_command(args)
     except (api.UsageError, CheckpointError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")

@@ -8,6 +8,9 @@
 >>> outcome = api.transfer("cgantransfer", "fashion8", shoes, "out/shoes")
 >>> outcome.report["score"]["fid"], outcome.samples      # out/shoes/samples.png
 
+``adapt`` (BSA on one domain) and ``ctf`` (a conditional GAN with low-quality images)
+work the same way.
+
 ``load`` takes a shipped (or pretrained into ``_build``) source name, a cgt model
 file written by :func:`cgt.checkpoints.export_model`, or a run record of
 :mod:`cgt.runs` (its ``.json``), and never unpickles code from a file.
@@ -30,6 +33,8 @@ from .checkpoints import (CheckpointError, built_manifest, check_builder, export
                           load_source, sources_manifest)
 from .data import ImageSet, k_shot
 from .data.real import load_image_folder
+from .data import low_quality
+from .experiments import ctf as ctf_study
 from .experiments.bsa import adapt_images
 from .experiments.cgantransfer import train_config
 from .methods.runner import TransferTask, run_transfer
@@ -74,8 +79,13 @@ def images_for(folder: str | Path, generator: torch.nn.Module, one_domain: bool 
     folder of images without sub-folders is one class.
     """
     cfg = generator.cfg
+    return image_folder(folder, cfg.resolution, cfg.channels == 1, one_domain)
+
+
+def image_folder(folder: str | Path, size: int, grey: bool, one_domain: bool = False) -> ImageSet:
+    """The images of ``folder`` at ``size`` px, grey or RGB (for a model without a source)."""
     try:
-        return load_image_folder(folder, cfg.resolution, grey=cfg.channels == 1, flat=one_domain)
+        return load_image_folder(folder, size, grey=grey, flat=one_domain)
     except (FileNotFoundError, ValueError) as error:
         raise UsageError(str(error)) from None
 
@@ -129,7 +139,8 @@ def save_png(grid: np.ndarray, path: str | Path, force: bool = False) -> Path:
 TRANSFER_METHODS = {"cgantransfer": "cgantransfer", "bsa-extension": "bsa",
                     "transfergan": "transfergan", "scratch": "scratch"}
 # What a run writes into its folder; anything else there is left alone.
-OUTPUTS = ("arguments.json", "run.json", "run", "model.pt", "samples.png", "report.json", "report.md")
+OUTPUTS = ("arguments.json", "run.json", "run", "phase1.json", "phase1", "model.pt", "samples.png",
+           "report.json", "report.md")
 SCORE_NOTE = ("FID, KID and KMMD against the given images, in the project's feature network "
               "({features}), not Inception: comparable between runs of this tool on the same "
               "images, not with published FIDs")
@@ -157,12 +168,15 @@ def _fitting(images: ImageSet, generator: torch.nn.Module, shots: int | None, se
     if one_domain:
         images = ImageSet(images.images, np.zeros(len(images), np.int64), [images.name or "images"],
                           images.name, images.info)
-    if shots is not None:
-        try:
-            images = k_shot(images, shots, seed)
-        except ValueError as error:
-            raise UsageError(f"{error}: lower --shots or add images") from None
-    return images
+    return images if shots is None else _draw(images, shots, seed)
+
+
+def _draw(images: ImageSet, shots: int, seed: int) -> ImageSet:
+    """``shots`` images per class, drawn with ``seed``."""
+    try:
+        return k_shot(images, shots, seed)
+    except ValueError as error:
+        raise UsageError(f"{error}: lower --shots or add images") from None
 
 
 def _sizes(chapter: str, profile: str, **overrides) -> dict:
@@ -228,7 +242,8 @@ def _finish(record: RunRecord, folder: Path, images: ImageSet, arguments: dict, 
 
 def _report_markdown(report: dict) -> str:
     score = report["score"]
-    lines = [f"# {report['arguments']['method']} from {report['arguments']['source']}", "",
+    source = report["arguments"].get("source")
+    lines = [f"# {report['arguments']['method']} {f'from {source}' if source else 'on the given images'}", "",
              f"- command: `{report['command'] or '(called from Python)'}`",
              f"- images: {report['images']['count']} ({', '.join(f'{c}: {n}' for c, n in report['images']['per_class'].items())}); "
              f"{report['images']['conversion']}",
@@ -297,5 +312,47 @@ def adapt(source: str, images: ImageSet, out: str | Path, *, shots: int | None =
     return _finish(record, folder, images, arguments, command, truncation=sizes["score_truncation"])
 
 
+def ctf(images: ImageSet, out: str | Path, *, low: ImageSet | None = None,
+        downsample: int | None = None, shots: int | None = None, iterations: int | None = None,
+        batch_size: int | None = None, seed: int = 0, profile: str = "quick", force: bool = False,
+        progress: bool = True, command: str | None = None) -> Outcome:
+    """Conditional transferring features on ``images`` (32 px, one class per sub-folder),
+    as the CTF chapter trains them (its ``profile`` settings): phase 1 teaches G_LH to
+    turn low-quality images into these classes, phase 2 a conditional generator that
+    reads G_LH's DCT-domain difference features.  The low-quality images are ``low``
+    (any classes, e.g. another domain) or else ``images`` down-sampled to ``downsample``
+    px (default: the profile's); write the model, samples and a report into ``out``."""
+    if low is not None and downsample is not None:
+        raise UsageError("give low-quality images or a down-sampling size, not both")
+    if images.resolution != 32:
+        raise UsageError(f"CTF trains at 32 px, the images are {images.resolution} px: load them "
+                         f"with cgt.data.real.load_image_folder(folder, 32)")
+    if shots is not None:
+        images = _draw(images, shots, seed)
+    sizes = _sizes("ctf", profile, iterations=iterations, batch_size=batch_size)
+    if low is None:
+        size = downsample or sizes["low_size"]
+        if not 1 < size < 32:
+            raise UsageError(f"the down-sampling size must lie between 2 and 31 px, got {size}")
+        low = ImageSet(low_quality(images.images, size), images.labels, images.classes, images.name)
+        low_description = f"the images down-sampled to {size}×{size}"
+    else:
+        low_description = f"{len(low)} images of {len(low.classes)} classes ({low.name})"
+    if low.channels != images.channels:
+        raise UsageError(f"the low-quality images have {low.channels} channels, the images "
+                         f"{images.channels}: load both in the same mode")
+    d = ctf_study.Training(images, low.to_tensor(), torch.from_numpy(low.labels), len(low.classes))
+    arguments = {"method": "ctf", "images": ctf_study.training_digest(d), "shots": shots,
+                 "low_quality": low_description,
+                 "iterations": sizes["iterations"], "batch_size": sizes["batch_size"],
+                 "seed": seed, "profile": profile}
+    folder = _claim_folder(out, arguments, force)
+    scoring = ImageScoring.of(images, sizes["eval_samples"], sizes["score_samples"])
+    record = ctf_study.train_cell(d, ctf_study.Variant("ctf"), sizes, seed=seed, profile=profile,
+                                  name="run", data_config={"images": arguments["images"]},
+                                  scoring=scoring, home=folder, progress=progress)
+    return _finish(record, folder, images, arguments, command, truncation=None)
+
+
 __all__ = ["CheckpointError", "Outcome", "TRANSFER_METHODS", "UsageError", "adapt", "class_labels",
-           "images_for", "load", "sample_grid", "save_png", "source_names", "transfer"]
+           "ctf", "image_folder", "images_for", "load", "sample_grid", "save_png", "source_names", "transfer"]

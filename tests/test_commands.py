@@ -220,3 +220,20 @@ def test_an_interrupted_adaptation_resumes_where_it_stopped(tmp_path, monkeypatc
                for folder in (tmp_path / "whole", tmp_path / "out")]
     assert history[0] == history[1]  # the same run as one without the interruption
     assert resumed.report["score"] == done.report["score"]
+
+
+def test_ctf_trains_both_phases_on_a_folder_and_its_low_quality_images(tmp_path, capsys):
+    images, low, out = _pets(tmp_path / "pets"), tmp_path / "small", tmp_path / "out"
+    for i in range(4):
+        _write(low, f"{i}.png", "RGB", (8, 8), value=50 * i)
+    main(["ctf", "--images", str(images), "--low-quality", str(low), "--out", str(out),
+          "--iterations", "2", "--profile", "smoke", "--quiet"])
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "complete" and report["arguments"]["low_quality"].startswith("4 images")
+    assert json.loads((out / "phase1.json").read_text())["status"] == "complete"
+    generator = api.load(out / "model.pt")  # G_A with G_LH and the low-quality pool
+    assert generator.pool.shape == (4, 3, 32, 32) and generator.cfg.class_names == ["cat", "dog"]
+    with pytest.raises(SystemExit):
+        main(["ctf", "--images", str(images), "--low-quality", str(low), "--downsample", "8",
+              "--out", str(out)])
+    assert "not allowed with argument --low-quality" in capsys.readouterr().err

@@ -1,10 +1,14 @@
 """Conditional Transferring Features: DCT, difference maps, pasted patches, CTF shapes."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.fft
 import torch
 
+from cgt import data, profiles
+from cgt.experiments import ctf as study
 from cgt.methods import ctf
 from cgt.nn import GANConfig, Generator
 
@@ -103,3 +107,39 @@ def test_box_discriminator_learns_where_the_patch_is():
         optimiser.step()
         losses.append(loss.item())
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+
+
+@pytest.mark.parametrize("profile", list(profiles.SIZES["ctf"]))
+def test_every_profile_asks_its_datasets_only_for_what_they_hold(profile):
+    sizes = profiles.SIZES["ctf"][profile]
+    tables = [t for t in ("table1", "table2", "table1_real") if t in sizes]
+    problems = {(t, label): study.demands(s) for t in tables
+                for label, (s, _) in study.settings(t, sizes).items()}
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+def test_a_demand_beyond_the_data_is_named_with_its_numbers():
+    # the paper profile's Table I as it was: 6,000 + 1,200 per class of Fashion-MNIST's 6,000
+    s = study.Setting("fashion_mnist", 10, 6000, 1.0, "downsampled", 12000)
+    assert study.demands(replace(s, fraction=0.9)) == [
+        "fashion_mnist: 5400 high-quality + 1200 low-quality images apart per class, but its "
+        "smallest class has 6000"]
+    assert study.demands(replace(s, per_class=7000))[0].endswith("6000")
+    assert study.demands(replace(s, low="digits", low_count=1440)) == [
+        "digits: 144 low-quality images per digit, but the smallest digit class has 140"]
+
+
+def test_low_quality_images_lie_outside_the_fewer_hq_set_and_the_manifest_is_true():
+    tiny = profiles.SIZES["ctf"]["smoke"]
+    fewer, _ = study.settings("table1", tiny)["Ours (Fewer HQ)"]
+    entire, _ = study.settings("table1", tiny)["Ours (Entire HQ)"]
+    low = study.low_quality(fewer)[0]
+    low_pixels = {x.tobytes() for x in study.to_uint8(low)}
+    for s in (fewer, entire):
+        high = data.low_quality(study.high_quality(s).images, s.low_size)
+        assert sum(x.tobytes() in low_pixels for x in high) == study.low_in_high(s) == 0
+    for name in data.DATASETS:  # the committed smallest classes are those of the arrays
+        for split in ("train", "test"):
+            labels = data.load(name, split, tiny=True).labels
+            if len(labels):
+                assert data.smallest_class(name, split, tiny=True) == np.bincount(labels).min()

@@ -94,6 +94,13 @@ def k_shot(dataset: ImageSet, k: int, seed: int = 0, classes=None) -> ImageSet:
     return dataset.subset(np.sort(np.concatenate(chosen)))
 
 
+def smallest_class(name: str, split: str = "train", tiny: bool = False) -> int | None:
+    """Images in the smallest class of a split of an embedded dataset, read from the
+    committed manifest (no arrays needed); None where it is not recorded."""
+    entry = _build.expected_manifest().get(_build.variant_name(32, tiny), {}).get(name, {})
+    return entry.get("smallest_class", {}).get(f"{split}_labels")
+
+
 def low_quality(images: np.ndarray, size: int, back_to: int | None = None) -> np.ndarray:
     """Down-sample to ``size`` (box filter); optionally up-sample again to ``back_to``."""
     from PIL import Image

@@ -354,6 +354,13 @@ def write_expected_manifest(size: int = 32) -> Path:
     return target
 
 
+def smallest_classes(arrays: dict) -> dict[str, int]:
+    """Images in the smallest class of each split: what a per-class demand is checked
+    against without the arrays (the committed manifest keeps it)."""
+    return {k: int(np.bincount(v).min()) for k, v in arrays.items()
+            if k.endswith("_labels") and len(v)}
+
+
 class ChecksumMismatch(RuntimeError):
     pass
 
@@ -385,6 +392,7 @@ def build(names=DATASETS, size: int = 32, tiny: bool = False, verify: bool = Tru
             entry = {
                 "classes": len(built["classes"]),
                 "counts": {k: int(len(v)) for k, v in built["arrays"].items() if k.endswith("_labels")},
+                "smallest_class": smallest_classes(built["arrays"]),
                 "sha256": {k: array_sha256(v) for k, v in built["arrays"].items()},
                 "seconds": round(time.perf_counter() - start, 2),
             }

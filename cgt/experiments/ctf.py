@@ -10,6 +10,7 @@ Sizes come from ``cgt.profiles.SIZES["ctf"]``.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 import torch
 
 from .. import claims as protocol
-from .. import atomic, data, paths
+from .. import atomic, data
 from ..data import to_uint8  # noqa: F401  (the chapter's figures use it)
 from ..methods import ctf
 from ..metrics import Scoring
@@ -75,14 +76,54 @@ def class_names(s: Setting) -> list[str]:
     return data.load(s.dataset, "train", tiny=s.tiny).classes[:s.classes]
 
 
-def high_quality(s: Setting) -> data.ImageSet:
-    """The first ``used_per_class`` of a seeded ``per_class`` draw per class (nested:
-    the Fewer-HQ set lies inside the Entire-HQ set)."""
+def _class_orders(s: Setting) -> tuple[data.ImageSet, list[np.ndarray]]:
+    """The setting's classes and, per class, its images in one seeded random order (the
+    order of :func:`cgt.data.k_shot` with the setting's seed)."""
     everything = data.select_classes(data.load(s.dataset, "train", tiny=s.tiny), class_names(s))
-    entire = data.k_shot(everything, s.per_class, seed=s.seed)
-    keep = np.concatenate([np.flatnonzero(entire.labels == c)[:s.used_per_class]
-                           for c in range(s.classes)])
-    return entire.subset(np.sort(keep))
+    rng = np.random.default_rng(s.seed)
+    return everything, [members[rng.permutation(len(members))] for members in
+                        (np.flatnonzero(everything.labels == c) for c in range(s.classes))]
+
+
+def low_per_class(s: Setting) -> int:
+    """Down-sampled low-quality images taken from each class (Table I's kind)."""
+    return -(-s.low_count // s.classes)
+
+
+def demands(s: Setting) -> list[str]:
+    """What the setting asks of its datasets that they cannot give, checked against the
+    committed sizes of their smallest classes (no arrays loaded); [] when it fits.
+
+    High-quality sets are prefixes of each class's order and Table I's low-quality
+    images its tail, so Fewer HQ and the low-quality images must fit in one class
+    side by side; Entire HQ may then contain them (the class has no other images)."""
+    problems = []
+    smallest = data.smallest_class(s.dataset, "train", s.tiny)
+    if smallest is not None and s.per_class > smallest:
+        problems.append(f"{s.dataset}: {s.per_class} high-quality images per class, but its "
+                        f"smallest class has {smallest}")
+    side_by_side = s.used_per_class + low_per_class(s) if s.fraction < 1 else low_per_class(s)
+    if s.low == "downsampled" and smallest is not None and side_by_side > smallest:
+        problems.append(f"{s.dataset}: {s.used_per_class if s.fraction < 1 else 0} high-quality "
+                        f"+ {low_per_class(s)} low-quality images apart per class, but its "
+                        f"smallest class has {smallest}")
+    if s.low == "digits":
+        digits = data.smallest_class("digits", "train", s.tiny)
+        if digits is not None and -(-s.low_count // 10) > digits:
+            problems.append(f"digits: {-(-s.low_count // 10)} low-quality images per digit, but "
+                            f"the smallest digit class has {digits}")
+    return problems
+
+
+def high_quality(s: Setting) -> data.ImageSet:
+    """The first ``used_per_class`` images of each class's seeded order (nested: the
+    Fewer-HQ set lies inside the Entire-HQ set, the first ``per_class``)."""
+    everything, orders = _class_orders(s)
+    short = [everything.classes[c] for c, o in enumerate(orders) if len(o) < s.per_class]
+    if short:
+        raise ValueError(f"{s.dataset} has fewer than {s.per_class} images in class(es) "
+                         f"{', '.join(short[:5])}")
+    return everything.subset(np.sort(np.concatenate([o[:s.used_per_class] for o in orders])))
 
 
 def low_quality(s: Setting) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -94,27 +135,74 @@ def low_quality(s: Setting) -> tuple[torch.Tensor, torch.Tensor, int]:
         per = -(-s.low_count // len(digits.classes))
         chosen = data.k_shot(digits, per, seed=s.seed).subset(np.arange(s.low_count))
         images, labels, count = chosen.images, chosen.labels, len(digits.classes)
-    else:  # down-sampled images of the same classes that the high-quality set does not hold
-        everything = data.select_classes(data.load(s.dataset, "train", tiny=s.tiny), class_names(s))
-        per = -(-s.low_count // s.classes)
-        wider = data.k_shot(everything, s.per_class + per, seed=s.seed)
-        extra = np.concatenate([np.flatnonzero(wider.labels == c)[s.per_class:] for c in range(s.classes)])
-        chosen = wider.subset(np.sort(extra)[:s.low_count])
+    else:  # down-sampled images of the same classes: the tail of each class's order
+        everything, orders = _class_orders(s)
+        per = low_per_class(s)
+        apart = (s.used_per_class if s.fraction < 1 else 0) + per  # Entire HQ may hold them
+        short = [everything.classes[c] for c, o in enumerate(orders) if apart > len(o)]
+        if short:
+            raise ValueError(f"{s.dataset} cannot give {apart - per} high-quality and {per} "
+                             f"low-quality images apart in class(es) {', '.join(short[:5])}")
+        chosen = everything.subset(np.sort(np.concatenate([o[len(o) - per:] for o in orders]))[:s.low_count])
         images = data.low_quality(chosen.images, s.low_size)
         labels, count = chosen.labels, s.classes
     tensor = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
     return tensor, torch.from_numpy(labels).long(), count  # in colour: Eq. (3) greys them itself
 
 
-def gan_config(s: Setting, sizes) -> GANConfig:
-    images = high_quality(s)
-    return GANConfig(resolution=32, channels=images.channels, num_classes=s.classes, ch=sizes["ch"],
-                     dim_z=128, init="N02", class_names=class_names(s))
+def low_in_high(s: Setting) -> int:
+    """How many of Table I's low-quality images are also in the setting's high-quality
+    set (0 for Fewer HQ; for Entire HQ those the classes had no room for elsewhere)."""
+    if s.low != "downsampled":
+        return 0
+    _, orders = _class_orders(s)
+    per = low_per_class(s)
+    return int(sum(max(0, min(s.used_per_class, len(o)) - (len(o) - per)) for o in orders))
+
+
+@dataclass
+class Training:
+    """What a CTF run learns from: high-quality images (labels 0..C-1) and the pool of
+    low-quality ones (images N×c×h×w in [-1, 1], labels g_L of ``low_classes`` classes)."""
+
+    high: data.ImageSet
+    low: torch.Tensor | None = None
+    low_labels: torch.Tensor | None = None
+    low_classes: int = 0
+
+
+def training_data(s: Setting) -> Training:
+    if s.low == "none":
+        return Training(high_quality(s))
+    return Training(high_quality(s), *low_quality(s))
+
+
+def training_digest(d: Training) -> str:
+    """What names given training images in a run key: the pixels and labels of both sets."""
+    if d.low is None:
+        return d.high.digest()
+    low = hashlib.sha256(d.low.numpy().tobytes() + d.low_labels.numpy().tobytes()).hexdigest()
+    return f"{d.high.digest()}+{low[:16]}"
+
+
+def gan_config(high: data.ImageSet, sizes) -> GANConfig:
+    return GANConfig(resolution=32, channels=high.channels, num_classes=len(high.classes),
+                     ch=sizes["ch"], dim_z=128, init="N02", class_names=list(high.classes))
+
+
+def model_config(d: Training, v: Variant, sizes) -> dict:
+    """What :func:`build_from_config` rebuilds a cell's generator from (the pool's shape:
+    its images are buffers of the saved weights)."""
+    uses_pool = v.method == "ctf" and d.low is not None
+    return {"gan": gan_config(d.high, sizes).to_dict(), "domain": v.domain, "g_lh": sizes["g_lh"],
+            "pool": list(d.low.shape) if uses_pool else None, "low_classes": d.low_classes}
 
 
 def train_config(sizes, iterations: int) -> TrainConfig:
+    """Checkpoints at every evaluation, so that an interrupted run resumes there."""
     return TrainConfig(iterations=iterations, batch_size=sizes["batch_size"], lr_g=sizes["lr_g"],
-                       lr_d=sizes["lr_d"], betas=(0.0, 0.999), d_steps=1, eval_every=sizes["eval_every"])
+                       lr_d=sizes["lr_d"], betas=(0.0, 0.999), d_steps=1, eval_every=sizes["eval_every"],
+                       checkpoint_every=sizes["eval_every"])
 
 
 def scoring(s: Setting, sizes) -> Scoring:
@@ -137,28 +225,37 @@ RUN_SIZES = ("ch", "batch_size", "lr_g", "lr_d", "iterations", "eval_every", "ev
 CODE = COMPUTING_CODE + (__name__,)
 
 
-def phase_one(s: Setting, v: Variant, sizes, profile: str, progress: bool = True) -> RunRecord:
-    """Tasks ② + ③: G_LH learns low → high quality against D_LH (with the box head)."""
-    name = f"phase1-{run_name(s, replace(v, domain='dct'))}"
-    config = {"setting": asdict(s), "self_supervision": v.self_supervision,
+def run_cell(s: Setting, v: Variant, sizes, profile: str, progress: bool = True) -> RunRecord:
+    """One cell of a setting: the baseline, or CTF's phase 2 after its phase 1 (shared by
+    the cells that differ only after it: the DCT and pixel-domain variants)."""
+    return train_cell(training_data(s), v, sizes, seed=s.seed, profile=profile,
+                      name=run_name(s, v), data_config=asdict(s), scoring=scoring(s, sizes),
+                      phase_one_name=f"phase1-{run_name(s, replace(v, domain='dct'))}",
+                      progress=progress)
+
+
+def train_phase_one(d: Training, v: Variant, sizes, *, seed: int, profile: str, name: str,
+                    data_config: dict, scoring, home=None, progress: bool = True) -> RunRecord:
+    """Tasks ② + ③: G_LH learns low → high quality against D_LH (with the box head).
+    ``data_config`` names the images ``d`` holds in the run's key."""
+    config = {"setting": data_config, "self_supervision": v.self_supervision,
               "sizes": {k: sizes[k] for k in PHASE_ONE_SIZES}}
-    spec = RunSpec(CHAPTER, name, profile, config, s.seed, code=CODE)
+    spec = RunSpec(CHAPTER, name, profile, config, seed, code=CODE,
+                   home=None if home is None else str(home))
 
     def work(record, folder):
-        cfg = gan_config(s, sizes)
-        images = high_quality(s)
-        low, g_low, low_classes = low_quality(s)
-        torch.manual_seed(s.seed)
-        low_to_high = ctf.LowToHigh(cfg.channels, s.classes, low_classes, **sizes["g_lh"])
-        sampler = ctf.LowToHighSampler(low_to_high, cfg, low, g_low)
+        torch.manual_seed(seed)
+        cfg = gan_config(d.high, sizes)
+        low_to_high = ctf.LowToHigh(cfg.channels, cfg.num_classes, d.low_classes, **sizes["g_lh"])
+        sampler = ctf.LowToHighSampler(low_to_high, cfg, d.low, d.low_labels)
         discriminator = ctf.BoxDiscriminator(cfg)
-        real = images.to_tensor()
-        result = train_gan(sampler, discriminator, real, torch.from_numpy(images.labels),
+        real = d.high.to_tensor()
+        result = train_gan(sampler, discriminator, real, torch.from_numpy(d.high.labels),
                            train_config(sizes, sizes["phase1_iterations"]),
                            select_parameters=ctf.select_low_to_high,
-                           d_regulariser=ctf.self_supervision(real, sizes["lambda_ss"], s.seed)
+                           d_regulariser=ctf.self_supervision(real, sizes["lambda_ss"], seed)
                            if v.self_supervision else None,
-                           evaluate=scoring(s, sizes).evaluator(), out_dir=folder, record=record,
+                           evaluate=scoring.evaluator(), out_dir=folder, record=record,
                            progress=progress)
         atomic.save_torch({"low_to_high": low_to_high.state_dict(),
                            "discriminator": discriminator.state_dict()}, folder / "phase1.pt")
@@ -168,37 +265,43 @@ def phase_one(s: Setting, v: Variant, sizes, profile: str, progress: bool = True
     return run(spec, work)
 
 
-def run_cell(s: Setting, v: Variant, sizes, profile: str, progress: bool = True) -> RunRecord:
-    """One cell: the baseline, or CTF's phase 2 (tasks ① + ③) after its phase 1."""
-    config = {"setting": asdict(s), "variant": asdict(v), "sizes": {k: sizes[k] for k in RUN_SIZES}}
-    if v.method == "ctf" and s.low != "none":
-        first = phase_one(s, v, sizes, profile, progress)
+def train_cell(d: Training, v: Variant, sizes, *, seed: int, profile: str, name: str,
+               data_config: dict, scoring, phase_one_name: str = "phase1", home=None,
+               progress: bool = True) -> RunRecord:
+    """The baseline, or CTF's phase 2 (tasks ① + ③) after its phase 1 (a run of its own,
+    ``phase_one_name``), on the images of ``d``; ``home`` keeps both records there."""
+    config = {"setting": data_config, "variant": asdict(v),
+              "sizes": {k: sizes[k] for k in RUN_SIZES}, "model": model_config(d, v, sizes)}
+    first = None
+    if v.method == "ctf" and d.low is not None:
+        first = train_phase_one(d, v, sizes, seed=seed, profile=profile, name=phase_one_name,
+                                data_config=data_config, scoring=scoring, home=home,
+                                progress=progress)
         config.update(phase1=first.name, phase1_key=first.key)
-    spec = RunSpec(CHAPTER, run_name(s, v), profile, config, s.seed,
-                   builder=f"{__name__}:build_from_config", scoring=scoring(s, sizes), code=CODE)
+    spec = RunSpec(CHAPTER, name, profile, config, seed, builder=f"{__name__}:build_from_config",
+                   scoring=scoring, code=CODE, home=None if home is None else str(home))
 
     def work(record, folder):
-        cfg = gan_config(s, sizes)
-        images = high_quality(s)
-        real = images.to_tensor()
-        torch.manual_seed(s.seed)
+        real = d.high.to_tensor()
+        torch.manual_seed(seed)
+        cfg = gan_config(d.high, sizes)
         uses_box = v.method == "ctf"
         discriminator = ctf.BoxDiscriminator(cfg) if uses_box else Discriminator(cfg)
-        generator, select = build_generator(s, v, sizes), all_parameters
-        if isinstance(generator, ctf.CTFGenerator):
-            saved = torch.load(paths.runs_dir(profile) / CHAPTER / first.name / "phase1.pt",
-                               map_location="cpu", weights_only=False)
+        generator, select = build_generator(d, v, sizes), all_parameters
+        if first is not None:
+            saved = torch.load(first.path.with_suffix("") / "phase1.pt", map_location="cpu",
+                               weights_only=True)
             generator.low_to_high.load_state_dict(saved["low_to_high"])
             discriminator.load_state_dict(saved["discriminator"])  # D_LH carries on from phase 1
             select = ctf.select_conditional
-        result = train_gan(generator, discriminator, real, torch.from_numpy(images.labels),
+        result = train_gan(generator, discriminator, real, torch.from_numpy(d.high.labels),
                            train_config(sizes, sizes["iterations"]), select_parameters=select,
-                           d_regulariser=ctf.self_supervision(real, sizes["lambda_ss"], s.seed)
+                           d_regulariser=ctf.self_supervision(real, sizes["lambda_ss"], seed)
                            if uses_box and v.self_supervision else None,
                            evaluate=spec.scoring.evaluator(), out_dir=folder, record=record,
                            progress=progress)
-        record.metrics.update(best=result.best, train_high=len(images),
-                              train_low=s.low_count if s.low != "none" and v.method == "ctf" else 0)
+        record.metrics.update(best=result.best, train_high=len(d.high),
+                              train_low=len(d.low) if first is not None else 0)
         (folder / "last.pt").unlink(missing_ok=True)
 
     return run(spec, work)
@@ -261,20 +364,27 @@ def ablations(sizes, profile: str, progress: bool = True) -> pd.DataFrame:
                          for label, (s, v) in cells.items()])
 
 
-def build_generator(s: Setting, v: Variant, sizes) -> torch.nn.Module:
+def build_generator(d: Training, v: Variant, sizes) -> torch.nn.Module:
     """An untrained generator of a cell (G_A with its G_LH and pool for CTF cells)."""
-    generator = Generator(gan_config(s, sizes))
-    if v.method == "ctf" and s.low != "none":
-        low, g_low, low_classes = low_quality(s)
-        low_to_high = ctf.LowToHigh(generator.cfg.channels, s.classes, low_classes, domain=v.domain,
-                                    **sizes["g_lh"])
-        generator = ctf.CTFGenerator(generator, low_to_high, low, g_low)
+    generator = Generator(gan_config(d.high, sizes))
+    if v.method == "ctf" and d.low is not None:
+        low_to_high = ctf.LowToHigh(generator.cfg.channels, generator.cfg.num_classes, d.low_classes,
+                                    domain=v.domain, **sizes["g_lh"])
+        generator = ctf.CTFGenerator(generator, low_to_high, d.low, d.low_labels)
     return generator
 
 
 def build_from_config(config: dict) -> torch.nn.Module:
-    """The untrained generator of a cell's config (for :func:`cgt.runs.load_run`)."""
-    return build_generator(Setting(**config["setting"]), Variant(**config["variant"]), config["sizes"])
+    """The untrained generator of a cell's config (for :func:`cgt.runs.load_run`): the
+    pool is a placeholder of its shape until the saved weights fill it."""
+    model = config["model"]
+    generator = Generator(GANConfig(**model["gan"]))
+    if model["pool"] is None:
+        return generator
+    low_to_high = ctf.LowToHigh(generator.cfg.channels, generator.cfg.num_classes,
+                                model["low_classes"], domain=model["domain"], **model["g_lh"])
+    return ctf.CTFGenerator(generator, low_to_high, torch.zeros(model["pool"]),
+                            torch.zeros(model["pool"][0], dtype=torch.long))
 
 
 def load(s: Setting, v: Variant, profile: str) -> torch.nn.Module:
