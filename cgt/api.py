@@ -306,7 +306,7 @@ def adapt(source: str, images: ImageSet, out: str | Path, *, shots: int | None =
     folder = _claim_folder(out, arguments, force)
     scoring = ImageScoring.of(images, sizes["eval_samples"], sizes["score_samples"],
                               sizes["score_truncation"])
-    record = adapt_images("bsa", source, images.to_tensor(), sizes, seed=seed, profile=profile,
+    record = adapt_images("bsa", source, images, sizes, seed=seed, profile=profile,
                           name="run", target={"images": images.digest(), "name": images.name},
                           scoring=scoring, home=folder, progress=progress)
     return _finish(record, folder, images, arguments, command, truncation=sizes["score_truncation"])

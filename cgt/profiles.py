@@ -46,8 +46,9 @@ SIZES = {
     # official 2e-4 neither moves in a quick run's 100 iterations. Whole networks
     # (scratch, TransferGAN, the fine-tuning stage) keep the official 2e-4.
     "cgantransfer": {
-        "smoke": {"tiny": True, "iterations": 4, "eval_every": 2, "eval_samples": 64,
-                  "score_samples": 100, "batch_size": 16, "lr_rows": 3e-3, "lr_weights": 2e-4, "lr_d": 2e-4,
+        # smoke: every code path in seconds (two steps: evaluations at the start and the end)
+        "smoke": {"tiny": True, "iterations": 2, "eval_every": 2, "eval_samples": 64,
+                  "score_samples": 100, "batch_size": 8, "lr_rows": 3e-3, "lr_weights": 2e-4, "lr_d": 2e-4,
                   "settings": [[2, 10], [2, 5], [1, 5]], "focus": [2, 5], "seeds": [0, 1],
                   "cross_shots": 5, "cross_methods": ["scratch", "transfergan", "bsa", "cgantransfer"],
                   "samples_per_class": 4, "class_counts": [1, 2, 4, 8]},
@@ -72,7 +73,7 @@ SIZES = {
     # (see the chapter's truncation sweep). ``perceptual``: the network behind Eq. (3)'s
     # second term (auto: VGG16 from CGT_VGG16 when present, else the cgt network).
     "bsa": {
-        "smoke": {"tiny": True, "iterations": 4, "batch_size": 5, "eval_every": 2,
+        "smoke": {"tiny": True, "iterations": 2, "batch_size": 5, "eval_every": 2,
                   "eval_samples": 64, "score_samples": 100, "focus_shots": 5, "shots": [5, 10],
                   "methods": {"lfw": ["bsa", "update-first", "update-last", "update-all", "encoder",
                                       "scratch", "transfergan", "transfergan-ss"],
@@ -116,7 +117,7 @@ SIZES = {
     # ``iterations`` steps; CTF's phase 1 runs ``phase1_iterations`` before it.
     "ctf": {
         "smoke": {"tiny": True, "ch": 8, "batch_size": 16, "lr_g": 2e-4, "lr_d": 2e-4,
-                  "iterations": 4, "phase1_iterations": 4, "eval_every": 2, "eval_samples": 64,
+                  "iterations": 2, "phase1_iterations": 2, "eval_every": 2, "eval_samples": 64,
                   "score_samples": 100, "lambda_ss": 1.0, "fraction": 0.65, "low_size": 8,
                   "g_lh": {"width": 16, "noise_dim": 8, "noise_channels": 2, "ctf_channels": 4},
                   "table1": {"dataset": "fashion_mnist", "classes": 10, "per_class": 20,

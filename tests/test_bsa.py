@@ -6,8 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from cgt.methods import bsa
+from cgt import profiles
+from cgt.experiments import bsa as study
+from cgt.methods import bsa, runner
 from cgt.nn import GANConfig, Generator
+from cgt.runs import RunRecord
 
 
 def small_generator(classes: int = 3):
@@ -224,3 +227,24 @@ def test_evaluating_does_not_change_what_is_learned():
         latents.append(adapted.latents.detach().clone())
     assert [h["iteration"] for h in history] == [0, 2, 4]
     assert torch.equal(latents[0], latents[1])
+
+
+def test_every_method_of_a_row_trains_on_the_same_images(monkeypatch):
+    specs = {}
+
+    def capture(spec, work):  # the run layer, stopped before any training
+        specs[spec.name] = spec
+        return RunRecord(spec.chapter, spec.name, spec.profile, config=spec.config, status="planned")
+
+    monkeypatch.setattr(study, "run", capture)
+    monkeypatch.setattr(runner, "run", capture)
+    sizes = profiles.SIZES["bsa"]["smoke"]
+    t = study.target("lfw", sizes["focus_shots"], sizes)
+    for method in list(study.SUPERVISED) + list(study.ADVERSARIAL):
+        study.fit(method, t, sizes, "smoke", progress=False)
+    digests = {name: spec.config.get("images") or spec.config["target"]["images"]
+               for name, spec in specs.items()}
+    assert len(digests) == 8 and set(digests.values()) == {study.training_set(t).digest()}
+    scored = {(s.dataset, s.classes, s.selection_samples, s.final_samples)
+              for s in (spec.scoring for spec in specs.values())}
+    assert len(scored) == 1  # against the same images, with the same sample counts

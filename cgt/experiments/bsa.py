@@ -81,12 +81,17 @@ def target(name: str, shots: int, sizes, source: str | None = None) -> Target:
     return Target(name, shots, source or TARGETS[name][1], sizes["tiny"])
 
 
-def training_images(t: Target) -> torch.Tensor:
-    """The first ``shots`` images of the target (the official code takes the first 25/50/100)."""
+def training_set(t: Target) -> data.ImageSet:
+    """The first ``shots`` images of the target (the official code takes the first 25/50/100):
+    what every method of the chapter, same-loss or adversarial, trains on."""
     faces = data.select_classes(data.load(t.dataset, "train", tiny=t.tiny), [TARGET_CLASS])
     if t.shots > len(faces):
         raise ValueError(f"{t.dataset} has {len(faces)} '{TARGET_CLASS}' images; asked for {t.shots}")
-    return faces.subset(np.arange(t.shots)).to_tensor()
+    return faces.subset(np.arange(t.shots))
+
+
+def training_images(t: Target) -> torch.Tensor:
+    return training_set(t).to_tensor()
 
 
 def reference_features(t: Target) -> np.ndarray:
@@ -126,24 +131,26 @@ def bsa_config(method: str, shots: int, seed: int, sizes) -> bsa.BSAConfig:
 def fit_supervised(method: str, t: Target, sizes, profile: str, progress: bool = True) -> RunRecord:
     """One run of a same-loss method (ours, update-first/last/all, encoder-generator)
     on the target's first images, scored against all of them."""
-    return adapt_images(method, t.source, training_images(t), sizes, seed=t.seed, profile=profile,
+    return adapt_images(method, t.source, training_set(t), sizes, seed=t.seed, profile=profile,
                         name=run_name(method, t), target=asdict(t),
                         scoring=scoring(t, sizes, sizes["score_truncation"]), progress=progress)
 
 
-def adapt_images(method: str, source: str, images: torch.Tensor, sizes, *, seed: int, profile: str,
+def adapt_images(method: str, source: str, given: data.ImageSet, sizes, *, seed: int, profile: str,
                  name: str, target: dict, scoring: Scoring | ImageScoring, home=None,
                  progress: bool = True) -> RunRecord:
-    """One run of a same-loss method on ``images`` (N×C×H×W in [-1, 1]) from ``source``.
+    """One run of a same-loss method on the images of ``given`` from ``source``.
 
-    ``target`` says in the config where the images come from (it must name the
-    ``source``, ``seed`` and ``shots`` = N that :func:`build_adapted` rebuilds from).
+    ``target`` says in the config where the images come from; the config adds the
+    ``source``, ``seed`` and ``shots`` that :func:`build_adapted` rebuilds from, and the
+    images' digest.
     The run keeps the state with the best selection FID (the adversarial runs do the
     same) in ``best.pt`` beside its record and reports its fresh score.
     """
     if method not in SUPERVISED:
         raise ValueError(f"unknown supervised method '{method}'; valid: {', '.join(SUPERVISED)}")
-    target = {**target, "source": source, "seed": seed, "shots": len(images)}
+    images = given.to_tensor()
+    target = {**target, "source": source, "seed": seed, "shots": len(images), "images": given.digest()}
     config = {"method": method, "target": target, "sizes": {k: sizes[k] for k in SUPERVISED_SIZES},
               "perceptual_network": bsa.perceptual_choice(sizes["perceptual"]),
               "source": source_fingerprint(source) if source != "random" else "random"}
@@ -202,7 +209,8 @@ def trainable_count(model: bsa.AdaptedGenerator, method: str, encoder) -> int:
 
 
 def fit_adversarial(method: str, t: Target, sizes, profile: str, progress: bool = True) -> RunRecord:
-    """One run of an adversarial baseline through the shared transfer runner."""
+    """One run of an adversarial baseline through the shared transfer runner, on the same
+    images as the same-loss methods and scored as they are."""
     kind = ADVERSARIAL[method]
     rows_only = kind == "transfergan-ss"
     lr = sizes["lr_rows"] if rows_only else sizes["lr_gan"]
@@ -211,7 +219,8 @@ def fit_adversarial(method: str, t: Target, sizes, profile: str, progress: bool 
                         eval_every=sizes["eval_every"])
     return run_transfer(kind, t.task(), train, profile=profile, eval_samples=sizes["eval_samples"],
                         score_samples=sizes["score_samples"], name=run_name(method, t),
-                        chapter=CHAPTER, progress=progress)
+                        chapter=CHAPTER, progress=progress, images=training_set(t),
+                        scoring=scoring(t, sizes))
 
 
 def fit(method: str, t: Target, sizes, profile: str, progress: bool = True) -> RunRecord:

@@ -107,7 +107,7 @@ def shipped_source(name: str):
     return load_source(name)
 
 
-def scoring(task: TransferTask, selection_samples: int, final_samples: int) -> Scoring:
+def task_scoring(task: TransferTask, selection_samples: int, final_samples: int) -> Scoring:
     """Samples of the target classes against every training image of those classes
     (the official code's protocol, with a fresh score of the chosen checkpoint)."""
     return Scoring(task.dataset, "train", tuple(task.classes), task.tiny, selection_samples,
@@ -118,13 +118,15 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
                  eval_samples: int, score_samples: int, name: str | None = None,
                  transfer: kt.TransferConfig | None = None, start_run: str | None = None,
                  chapter: str = "cgantransfer", progress: bool = True,
-                 images: data.ImageSet | None = None, home=None) -> RunRecord:
+                 images: data.ImageSet | None = None, scoring: Scoring | None = None,
+                 home=None) -> RunRecord:
     """Train one cell and return its run record (metrics: score, best, history,
     trainable counts).  ``finetune`` continues the finished run ``start_run``.
 
     ``images`` (labels 0..M-1 for ``task.classes``) replace the task's k-shot draw of
-    its dataset, and are then also what the run is scored against
-    (:class:`~cgt.metrics.ImageScoring`); ``home`` keeps the record in that folder.
+    its dataset; they are then also what the run is scored against
+    (:class:`~cgt.metrics.ImageScoring`) unless ``scoring`` says otherwise. ``home``
+    keeps the record in that folder.
     """
     name = name or f"{method}-{task.dataset}-{len(task.classes)}x{task.shots}-s{task.seed}"
     start_record = completed_record(chapter, start_run, profile) if start_run else None
@@ -136,11 +138,10 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
               "start_run": start_run,
               "start_key": start_record["key"] if start_record else None,
               "source": source_fingerprint(task.source)}
-    if images is None:
-        score = scoring(task, eval_samples, score_samples)
-    else:
+    if images is not None:
         config["images"] = images.digest()
-        score = ImageScoring.of(images, eval_samples, score_samples)
+    score = scoring or (task_scoring(task, eval_samples, score_samples) if images is None
+                        else ImageScoring.of(images, eval_samples, score_samples))
     spec = RunSpec(chapter, name, profile, config, task.seed, builder=f"{__name__}:build_generator",
                    scoring=score, home=None if home is None else str(home))
 
