@@ -157,6 +157,8 @@ def _train_command(args) -> None:
     print(f"FID {score.get('fid', float('nan')):.1f} against your images (the project's feature "
           f"network); model {outcome.model}, samples {outcome.samples}, report "
           f"{outcome.folder / 'report.md'}")
+    for warning in outcome.report["warnings"]:
+        print(f"warning: {warning}")
 
 
 def main(argv=None) -> None:

@@ -227,6 +227,7 @@ def _finish(record: RunRecord, folder: Path, images: ImageSet, arguments: dict, 
                        force=True)
     score, status = record.reported_score()
     report = {"arguments": arguments, "command": command, "status": status,
+              "warnings": _warnings(record),
               "images": {"count": len(images), "per_class": images.counts(),
                          "conversion": images.info.get("conversion", "used as given")},
               "score": {k: v for k, v in score.items() if not isinstance(v, (list, dict))},
@@ -238,6 +239,22 @@ def _finish(record: RunRecord, folder: Path, images: ImageSet, arguments: dict, 
     atomic.write_json(folder / "report.json", report)
     atomic.write_text(folder / "report.md", _report_markdown(report))
     return Outcome(folder, model, samples, report)
+
+
+def _warnings(record: RunRecord) -> list[str]:
+    """What a user must know before trusting the model: collapsed evaluations, and a
+    best checkpoint that is the untrained start."""
+    history = [h for h in record.metrics.get("history") or [] if "fid" in h]
+    found = []
+    collapsed = [int(h["iteration"]) for h in history if h.get("collapsed")]
+    if collapsed:
+        found.append(f"the samples stopped varying (collapsed) at iteration(s) "
+                     f"{', '.join(map(str, collapsed))}; such checkpoints are never chosen")
+    best = (record.metrics.get("best") or {}).get("iteration")
+    if best is not None and int(best) == 0 and len(history) > 1:
+        found.append("no later evaluation scored better than the start: the model written is "
+                     "the untrained starting point (try other --iterations or another source)")
+    return found
 
 
 def _report_markdown(report: dict) -> str:
@@ -254,7 +271,8 @@ def _report_markdown(report: dict) -> str:
              f"- {report['trainable_parameters']} trained parameters, {report['wall_time_s']:.0f} s on "
              f"{report['device']}",
              f"- model: `{report['model']}` (`python -m cgt sample {report['model']} --out x.png`)",
-             f"- samples: `{report['samples']}`; run record: `{report['run_record']}`", ""]
+             f"- samples: `{report['samples']}`; run record: `{report['run_record']}`",
+             *[f"- **warning**: {w}" for w in report["warnings"]], ""]
     return "\n".join(lines)
 
 

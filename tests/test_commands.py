@@ -13,6 +13,7 @@ from cgt.__main__ import main
 from cgt.checkpoints import export_model, load_model
 from cgt.methods import bsa as bsa_module
 from cgt.nn import GANConfig, Generator
+from cgt.runs import RunRecord
 
 
 def test_sample_writes_a_grid_of_a_shipped_source(tmp_path, capsys):
@@ -237,3 +238,13 @@ def test_ctf_trains_both_phases_on_a_folder_and_its_low_quality_images(tmp_path,
         main(["ctf", "--images", str(images), "--low-quality", str(low), "--downsample", "8",
               "--out", str(out)])
     assert "not allowed with argument --low-quality" in capsys.readouterr().err
+
+
+def test_a_report_warns_of_collapse_and_of_a_start_that_stayed_best():
+    record = RunRecord("transfer", "run", "smoke", metrics={
+        "history": [{"iteration": 0, "fid": 5.0, "collapsed": False},
+                    {"iteration": 2, "fid": 9.0, "collapsed": True}], "best": {"iteration": 0}})
+    collapsed, start = api._warnings(record)
+    assert "(collapsed) at iteration(s) 2" in collapsed and "untrained starting point" in start
+    record.metrics["best"], record.metrics["history"][1]["collapsed"] = {"iteration": 2}, False
+    assert api._warnings(record) == []
