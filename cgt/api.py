@@ -254,6 +254,9 @@ def _warnings(record: RunRecord) -> list[str]:
     if best is not None and int(best) == 0 and len(history) > 1:
         found.append("no later evaluation scored better than the start: the model written is "
                      "the untrained starting point (try other --iterations or another source)")
+    elif best is not None and len(history) > 2 and int(best) == int(history[-1]["iteration"]):
+        found.append("the best evaluation is the last one: the run may not have converged, and "
+                     "more --iterations may give a better model")
     return found
 
 
@@ -268,8 +271,8 @@ def _report_markdown(report: dict) -> str:
              f"± {score.get('kid_std', float('nan')):.4f}, KMMD {score.get('kmmd', float('nan')):.4f} "
              f"({score.get('n_fake', '?')} samples, checkpoint of iteration {report['best_iteration']})",
              f"- {report['score_note']}",
-             f"- {report['trainable_parameters']} trained parameters, {report['wall_time_s']:.0f} s on "
-             f"{report['device']}",
+             f"- {report['trainable_parameters'] or 'all'} trained parameters, "
+             f"{report['wall_time_s']:.0f} s on {report['device']}",
              f"- model: `{report['model']}` (`python -m cgt sample {report['model']} --out x.png`)",
              f"- samples: `{report['samples']}`; run record: `{report['run_record']}`",
              *[f"- **warning**: {w}" for w in report["warnings"]], ""]

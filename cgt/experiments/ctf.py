@@ -301,6 +301,7 @@ def train_cell(d: Training, v: Variant, sizes, *, seed: int, profile: str, name:
                            evaluate=spec.scoring.evaluator(), out_dir=folder, record=record,
                            progress=progress)
         record.metrics.update(best=result.best, train_high=len(d.high),
+                              trainable_g=sum(p.numel() for p in select(generator, discriminator)[0]),
                               train_low=len(d.low) if first is not None else 0)
         (folder / "last.pt").unlink(missing_ok=True)
 
