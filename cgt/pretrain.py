@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from . import atomic, data, distributed, paths
+from . import atomic, data, distributed, paths, planning
 from .checkpoints import export_model, load_model, load_source, models_dir, sources_manifest
 from .data import splits
 from .nn import Discriminator, GANConfig, Generator
@@ -68,7 +68,8 @@ def recipe(name: str) -> Recipe:
     raise KeyError(f"unknown recipe '{name}'; valid: {', '.join(list(RECIPES) + list(REAL_RECIPES))}")
 
 
-def ensure_source(name: str, iterations: int | None = None, device: str = "auto") -> dict:
+def ensure_source(name: str, iterations: int | None = None, device: str = "auto",
+                  progress: bool = True) -> dict:
     """The manifest entry of source model ``name``: shipped, already trained into
     ``_build/models``, or trained there now (real-data recipes in the paper profile)."""
     if name in sources_manifest():
@@ -78,7 +79,7 @@ def ensure_source(name: str, iterations: int | None = None, device: str = "auto"
     done = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
     wanted = iterations or recipe(name).iterations
     if done.get(name, {}).get("iterations") != wanted:
-        return pretrain(name, iterations=wanted, device=device, out=folder)
+        return pretrain(name, iterations=wanted, device=device, out=folder, progress=progress)
     return done[name]
 
 
@@ -106,9 +107,10 @@ def pretrain(name: str, iterations: int | None = None, seed: int = 0, device: st
     torch.manual_seed(seed)
     generator, discriminator = Generator(cfg), Discriminator(cfg)
     start = time.perf_counter()
-    result = train_gan(generator, discriminator, dataset.to_tensor(),
-                       torch.from_numpy(dataset.labels), train_config, progress=progress,
-                       out_dir=work_dir)
+    with planning.run_named("pretrain", name):
+        result = train_gan(generator, discriminator, dataset.to_tensor(),
+                           torch.from_numpy(dataset.labels), train_config, progress=progress,
+                           out_dir=work_dir)
     wall = time.perf_counter() - start
     if not distributed.is_main_process():  # under torchrun, rank 0 writes the model
         return {}
@@ -133,7 +135,8 @@ def pretrain(name: str, iterations: int | None = None, seed: int = 0, device: st
     return entry
 
 
-def source_models(retrain_iterations: int | None = None, device: str = "auto") -> dict:
+def source_models(retrain_iterations: int | None = None, device: str = "auto",
+                  progress: bool = True) -> dict:
     """Every recipe's model as ``name -> (generator, manifest entry)``.
 
     Without ``retrain_iterations`` these are the shipped checkpoints; with it (the
@@ -148,7 +151,8 @@ def source_models(retrain_iterations: int | None = None, device: str = "auto") -
     for name in RECIPES:
         done = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
         if done.get(name, {}).get("iterations") != retrain_iterations:
-            pretrain(name, iterations=retrain_iterations, device=device, out=folder)
+            pretrain(name, iterations=retrain_iterations, device=device, out=folder,
+                     progress=progress)
             done = json.loads(manifest_file.read_text())
         entry = done[name]
         models[name] = (load_model(folder / entry["file"], sha256=entry["sha256"])[0], entry)

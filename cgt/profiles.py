@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from types import MappingProxyType
 
+from . import planning
+
 PROFILES = ("smoke", "quick", "paper")
 DEFAULT_PROFILE = "quick"
 
@@ -166,4 +168,4 @@ def sizes(chapter: str, profile: str) -> MappingProxyType:
     """The read-only experiment sizes of ``chapter`` under ``profile``."""
     if chapter not in SIZES:
         raise KeyError(f"no sizes for chapter '{chapter}'; known: {', '.join(sorted(SIZES))}")
-    return MappingProxyType(SIZES[chapter][check_profile(profile)])
+    return MappingProxyType(planning.clip_sizes(SIZES[chapter][check_profile(profile)]))

@@ -29,7 +29,7 @@ from typing import Callable
 
 import torch
 
-from . import __version__, atomic, paths
+from . import __version__, atomic, paths, planning
 from .checkpoints import build_from
 from .machine import compute_kind, device_description, pick_device
 from .metrics.evaluate import ImageScoring, Scoring
@@ -220,7 +220,7 @@ def run(spec: RunSpec, work: Callable[[RunRecord, Path], None]) -> RunRecord:
                        key=key, builder=spec.builder, home=spec.home)
     record.save()  # the key is on disk before any checkpoint is
     try:
-        with record:
+        with record, planning.run_named(spec.chapter, spec.name):
             work(record, folder)
             if spec.scoring is not None:
                 model = rebuild(record.path).to(pick_device())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from . import atomic, distributed
+from . import atomic, distributed, planning
 from .machine import PRECISIONS, fast_autocast, fast_path, pick_device
 from .runs import DivergenceError, RunRecord
 
@@ -300,6 +300,19 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     :mod:`cgt.distributed`.
     """
     check_training_data(generator, images, labels)
+    with planning.training("gan", config.iterations, config.batch_size, config.eval_every) as planned:
+        if planning.active():  # a few measured steps (see cgt.planning)
+            config = replace(config, iterations=planning.planned_iterations(planned),
+                             batch_size=planned.measured_batch, eval_every=config.eval_every and
+                             planning.planned_iterations(planned), checkpoint_every=0)
+        return _train(generator, discriminator, images, labels, config, planned,
+                      select_parameters=select_parameters, evaluate=evaluate, regulariser=regulariser,
+                      d_regulariser=d_regulariser, out_dir=out_dir, record=record, progress=progress)
+
+
+def _train(generator, discriminator, images, labels, config: TrainConfig, planned, *,
+           select_parameters, evaluate, regulariser, d_regulariser, out_dir, record,
+           progress) -> TrainResult:
     out_dir = Path(out_dir) if out_dir else None
     if out_dir is not None:
         check_writable(out_dir)
@@ -308,6 +321,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     if not main_process:  # rank 0 alone evaluates and writes
         evaluate, record = None, None
     loop = _loop(generator, discriminator, images, labels, config, device, select_parameters)
+    planning.sign(planned, (generator, discriminator), config.d_steps, config.accumulate,
+                  config.precision, regulariser is not None, d_regulariser is not None)
     result = loop.result
     start_iteration = 0
     if out_dir and (out_dir / "last.pt").exists():
@@ -344,7 +359,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
             record.save()
 
     t0 = time.perf_counter()
-    if evaluate is not None and config.eval_every and start_iteration == 0:
+    if evaluate is not None and config.eval_every and start_iteration == 0 and (
+            not planning.skip_start_evaluation()):
         evaluation(0, {})  # where the run starts: speed comparisons need it
     # left unset, TQDM_DISABLE=1 still silences it; under torchrun only rank 0 shows one
     quiet = {} if progress and main_process else {"disable": True}
@@ -352,8 +368,9 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
                total=config.iterations, desc="train", leave=False, **quiet)
     generator.train(), discriminator.train()
     for iteration in bar:
-        d_loss = _discriminator_step(loop, d_regulariser)
-        g_loss = _generator_step(loop, regulariser)
+        with planning.step(planned, iteration - start_iteration):
+            d_loss = _discriminator_step(loop, d_regulariser)
+            g_loss = _generator_step(loop, regulariser)
         done = iteration + 1
         _stop_if_diverged(d_loss, g_loss, done)
         if loop.ema is not None and iteration >= config.ema_start:

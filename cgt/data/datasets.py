@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from .. import planning
 from . import embedded as _build
 from .images import ImageSet
 from .real import REAL_DATASETS, load_real
@@ -17,6 +18,11 @@ def load(name: str, split: str = "train", size: int = 32, tiny: bool = False) ->
     ``size`` is the build resolution (32 by default); the 8×8 digits keep their own
     resolution, use :meth:`ImageSet.resized` to change it.
     """
+    tiny = tiny or planning.dry_run()  # a dry run reads the tiny variants (cgt.planning)
+    return planning.memo(("load", name, split, size, tiny), lambda: _load(name, split, size, tiny))
+
+
+def _load(name: str, split: str, size: int, tiny: bool) -> ImageSet:
     if name in REAL_DATASETS:
         return load_real(name, split, size)
     if name == "emoji_faces":
@@ -84,6 +90,9 @@ def k_shot(dataset: ImageSet, k: int, seed: int = 0, classes=None) -> ImageSet:
         raise ValueError(f"k must be at least 1, got {k}")
     labels = range(len(dataset.classes)) if classes is None else class_index(dataset, classes)
     rng = np.random.default_rng(seed)
+    k = planning.take(dataset.name, "images per class", k,
+                      min(int(np.sum(dataset.labels == c)) for c in labels),
+                      smallest_class(dataset.name, "train"))
     chosen = []
     for c in labels:
         members = np.flatnonzero(dataset.labels == c)
@@ -92,6 +101,11 @@ def k_shot(dataset: ImageSet, k: int, seed: int = 0, classes=None) -> ImageSet:
                              f"{dataset.name}, but only {len(members)} are available")
         chosen.append(members[rng.permutation(len(members))[:k]])
     return dataset.subset(np.sort(np.concatenate(chosen)))
+
+
+def class_count(name: str, tiny: bool = False) -> int | None:
+    """The number of classes of an embedded dataset, from the committed manifest."""
+    return _build.expected_manifest().get(_build.variant_name(32, tiny), {}).get(name, {}).get("classes")
 
 
 def smallest_class(name: str, split: str = "train", tiny: bool = False) -> int | None:

@@ -5,8 +5,10 @@ Nothing here downloads: point the loaders at a folder you already have.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +120,19 @@ def real_root(name: str):
     return next((Path(c) for c in candidates if c and Path(c).exists()), None)
 
 
+def real_fingerprint(name: str) -> str:
+    """Which files real dataset ``name`` is read from (path, names, sizes and times of the
+    entries at the top of its folder and one level down): what a cache of anything
+    computed from them is keyed by, so that other files are never served stale results."""
+    root = real_root(name)
+    if root is None:
+        return "absent"
+    entries = [root, *sorted(root.iterdir())]
+    entries += [e for d in entries[1:] if d.is_dir() for e in sorted(d.iterdir())[:1]]
+    listing = "\n".join(f"{e}:{e.stat().st_size}:{e.stat().st_mtime_ns}" for e in entries)
+    return hashlib.sha256(listing.encode()).hexdigest()[:10]
+
+
 def load_real(name: str, split: str = "train", size: int = 32) -> ImageSet:
     """A real dataset from disk (nothing is downloaded); a clear error says where to put it."""
     root = real_root(name)
@@ -126,8 +141,8 @@ def load_real(name: str, split: str = "train", size: int = 32) -> ImageSet:
         raise FileNotFoundError(f"dataset '{name}' is not on this machine: set {variable} to "
                                 f"{layout}, or place it under <data cache>/real/{name}")
     if name in ("cifar10", "cifar100"):
-        images = load_cifar(root, split)
+        images = replace(load_cifar(root, split), name=name)
         return images if size == 32 else images.resized(size)
     if split != "train":
         raise ValueError(f"'{name}' is read as one training folder; split '{split}' does not exist")
-    return load_image_folder(root, size)
+    return replace(load_image_folder(root, size), name=name)

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from .. import claims as protocol
-from .. import atomic, data
+from .. import atomic, data, planning
 from ..data import to_uint8
 from ..checkpoints import source_fingerprint
 from ..methods import bsa
@@ -85,9 +85,11 @@ def training_set(t: Target) -> data.ImageSet:
     """The first ``shots`` images of the target (the official code takes the first 25/50/100):
     what every method of the chapter, same-loss or adversarial, trains on."""
     faces = data.select_classes(data.load(t.dataset, "train", tiny=t.tiny), [TARGET_CLASS])
-    if t.shots > len(faces):
+    shots = planning.take(t.dataset, f"'{TARGET_CLASS}' images", t.shots, len(faces),
+                          data.smallest_class(t.dataset, "train"))
+    if shots > len(faces):
         raise ValueError(f"{t.dataset} has {len(faces)} '{TARGET_CLASS}' images; asked for {t.shots}")
-    return faces.subset(np.arange(t.shots))
+    return faces.subset(np.arange(shots))
 
 
 def training_images(t: Target) -> torch.Tensor:
@@ -224,10 +226,11 @@ def fit_adversarial(method: str, t: Target, sizes, profile: str, progress: bool 
 
 
 def fit(method: str, t: Target, sizes, profile: str, progress: bool = True) -> RunRecord:
-    if method in SUPERVISED:
-        return fit_supervised(method, t, sizes, profile, progress)
-    if method in ADVERSARIAL:
-        return fit_adversarial(method, t, sizes, profile, progress)
+    with planning.run_named(CHAPTER, run_name(method, t)):  # its images are taken before the run
+        if method in SUPERVISED:
+            return fit_supervised(method, t, sizes, profile, progress)
+        if method in ADVERSARIAL:
+            return fit_adversarial(method, t, sizes, profile, progress)
     raise ValueError(f"unknown method '{method}'; valid: {', '.join(list(SUPERVISED) + list(ADVERSARIAL))}")
 
 

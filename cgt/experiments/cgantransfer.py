@@ -15,14 +15,14 @@ import pandas as pd
 import torch
 
 from .. import claims as protocol
-from .. import paths
-from ..checkpoints import BIGGAN_VARIABLE, CheckpointError, load_imported_biggan, load_source
+from .. import paths, planning
+from ..checkpoints import BIGGAN_VARIABLE, IMPORTED_BIGGAN, CheckpointError, load_source
 from ..data import splits
 from ..data.real import REAL_DATASETS, real_root
 from ..methods import cgantransfer as kt
 from ..methods.extension import extend_independent, fold_new_classes
 from ..pretrain import ensure_source
-from ..methods.runner import TransferTask, fid_at, run_transfer
+from ..methods.runner import TransferTask, fid_at, run_transfer, shipped_source
 from ..runs import RunRecord
 from ..train import TrainConfig
 
@@ -362,11 +362,11 @@ def cifar100_grid(profile: str, sizes, progress: bool = True) -> pd.DataFrame | 
     CIFAR-100 files are on disk; the 80-class source is trained first (``cifar100-80``)."""
     if real_root("cifar100") is None:
         return None
-    ensure_source("cifar100-80")
+    ensure_source("cifar100-80", progress=progress)
     targets = splits.CGANTRANSFER_CIFAR100["target_classes"]
     rows = []
-    for count in (20, 10):
-        for shots in splits.CGANTRANSFER_CIFAR100["shots"]:
+    for count in planning.repeats((20, 10)):
+        for shots in planning.repeats(splits.CGANTRANSFER_CIFAR100["shots"]):
             for seed in sizes["seeds"]:
                 task = TransferTask("cifar100-80", "cifar100", tuple(targets[:count]), shots, seed)
                 for method in ("scratch", "transfergan", "bsa", "cgantransfer"):
@@ -380,11 +380,13 @@ def places365_cross(profile: str, sizes, progress: bool = True) -> pd.DataFrame 
     if real_root("places365") is None:
         return None
     try:
-        load_imported_biggan()
+        shipped_source(IMPORTED_BIGGAN)  # loaded once: the runs below reuse it
     except CheckpointError:
         return None
     task = TransferTask("biggan-imagenet128", "places365", tuple(splits.CGANTRANSFER_PLACES365),
                         min(500, sizes["cross_shots"]), 0, size=128)
+    # a dry run trains one method here: the others' code runs on the other tasks, and a
+    # step of this 128-px ImageNet BigGAN takes a CPU most of a minute
     rows = [_row(m, task, run(m, task, sizes, profile, progress=progress))
-            for m in ("transfergan", "bsa", "cgantransfer")]
+            for m in planning.repeats(("transfergan", "bsa", "cgantransfer"))]
     return pd.DataFrame(rows)

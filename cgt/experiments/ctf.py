@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from .. import claims as protocol
-from .. import atomic, data
+from .. import atomic, data, planning
 from ..data import to_uint8  # noqa: F401  (the chapter's figures use it)
 from ..methods import ctf
 from ..metrics import Scoring
@@ -73,7 +73,9 @@ class Variant:
 
 
 def class_names(s: Setting) -> list[str]:
-    return data.load(s.dataset, "train", tiny=s.tiny).classes[:s.classes]
+    classes = data.load(s.dataset, "train", tiny=s.tiny).classes
+    return classes[:planning.take(s.dataset, "classes", s.classes, len(classes),
+                                  data.class_count(s.dataset))]
 
 
 def _class_orders(s: Setting) -> tuple[data.ImageSet, list[np.ndarray]]:
@@ -82,7 +84,7 @@ def _class_orders(s: Setting) -> tuple[data.ImageSet, list[np.ndarray]]:
     everything = data.select_classes(data.load(s.dataset, "train", tiny=s.tiny), class_names(s))
     rng = np.random.default_rng(s.seed)
     return everything, [members[rng.permutation(len(members))] for members in
-                        (np.flatnonzero(everything.labels == c) for c in range(s.classes))]
+                        (np.flatnonzero(everything.labels == c) for c in range(len(everything.classes)))]
 
 
 def low_per_class(s: Setting) -> int:
@@ -119,7 +121,9 @@ def high_quality(s: Setting) -> data.ImageSet:
     """The first ``used_per_class`` images of each class's seeded order (nested: the
     Fewer-HQ set lies inside the Entire-HQ set, the first ``per_class``)."""
     everything, orders = _class_orders(s)
-    short = [everything.classes[c] for c, o in enumerate(orders) if len(o) < s.per_class]
+    per_class = planning.take(s.dataset, "high-quality images per class", s.per_class,
+                              min(len(o) for o in orders), data.smallest_class(s.dataset, "train"))
+    short = [everything.classes[c] for c, o in enumerate(orders) if len(o) < per_class]
     if short:
         raise ValueError(f"{s.dataset} has fewer than {s.per_class} images in class(es) "
                          f"{', '.join(short[:5])}")
@@ -133,12 +137,16 @@ def low_quality(s: Setting) -> tuple[torch.Tensor, torch.Tensor, int]:
     if s.low == "digits":
         digits = data.load("digits", "train", tiny=s.tiny)
         per = -(-s.low_count // len(digits.classes))
-        chosen = data.k_shot(digits, per, seed=s.seed).subset(np.arange(s.low_count))
+        chosen = data.k_shot(digits, per, seed=s.seed)
+        chosen = chosen.subset(np.arange(min(s.low_count, len(chosen))))
         images, labels, count = chosen.images, chosen.labels, len(digits.classes)
     else:  # down-sampled images of the same classes: the tail of each class's order
         everything, orders = _class_orders(s)
         per = low_per_class(s)
         apart = (s.used_per_class if s.fraction < 1 else 0) + per  # Entire HQ may hold them
+        apart = planning.take(s.dataset, "high-quality + low-quality images apart per class",
+                              apart, min(len(o) for o in orders),
+                              data.smallest_class(s.dataset, "train"))
         short = [everything.classes[c] for c, o in enumerate(orders) if apart > len(o)]
         if short:
             raise ValueError(f"{s.dataset} cannot give {apart - per} high-quality and {per} "
@@ -228,10 +236,11 @@ CODE = COMPUTING_CODE + (__name__,)
 def run_cell(s: Setting, v: Variant, sizes, profile: str, progress: bool = True) -> RunRecord:
     """One cell of a setting: the baseline, or CTF's phase 2 after its phase 1 (shared by
     the cells that differ only after it: the DCT and pixel-domain variants)."""
-    return train_cell(training_data(s), v, sizes, seed=s.seed, profile=profile,
-                      name=run_name(s, v), data_config=asdict(s), scoring=scoring(s, sizes),
-                      phase_one_name=f"phase1-{run_name(s, replace(v, domain='dct'))}",
-                      progress=progress)
+    with planning.run_named(CHAPTER, run_name(s, v)):  # its images are taken before the run
+        return train_cell(training_data(s), v, sizes, seed=s.seed, profile=profile,
+                          name=run_name(s, v), data_config=asdict(s), scoring=scoring(s, sizes),
+                          phase_one_name=f"phase1-{run_name(s, replace(v, domain='dct'))}",
+                          progress=progress)
 
 
 def train_phase_one(d: Training, v: Variant, sizes, *, seed: int, profile: str, name: str,

@@ -18,7 +18,7 @@ import copy
 import json
 import os
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from .. import atomic
+from .. import atomic, planning
 from ..machine import fast_autocast
 from ..metrics.features import feature_network_id, to_input
 from ..nn import Generator
@@ -328,6 +328,17 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
     that finds one continues from it exactly (batch order included)."""
     if len(images) != len(model.latents):
         raise ValueError(f"{len(images)} images but {len(model.latents)} latent codes")
+    with planning.training("bsa", config.iterations, config.batch_size, config.eval_every) as planned:
+        if planning.active():  # a few measured steps (see cgt.planning)
+            steps = planning.planned_iterations(planned)
+            config = replace(config, iterations=steps, batch_size=planned.measured_batch,
+                             eval_every=config.eval_every and steps)
+        return _fit(model, images, features, layer_weights, config, planned, encoder=encoder,
+                    evaluate=evaluate, progress=progress, checkpoint=checkpoint)
+
+
+def _fit(model, images, features, layer_weights, config: BSAConfig, planned, *, encoder,
+         evaluate, progress, checkpoint) -> list[dict]:
     device = images.device
     model.to(device).train()
     if encoder is not None:
@@ -364,7 +375,7 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
                                "rng": rng.get_state(), "torch_rng": torch.get_rng_state(),
                                "history": history, "iteration": iteration}, checkpoint)
 
-    if config.eval_every and start == 0:  # where the run starts: a first batch's loss, no step
+    if config.eval_every and start == 0 and not planning.skip_start_evaluation():  # where it starts: a first batch's loss, no step
         with torch.no_grad(), torch.random.fork_rng():
             first = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))
             record(0, loss(first[:config.batch_size].to(device)))
@@ -372,11 +383,12 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
     for iteration in tqdm(range(start + 1, config.iterations + 1), initial=start,
                           total=config.iterations, desc="bsa", leave=False, **quiet):
         index = torch.randperm(len(images), generator=rng)[:config.batch_size].to(device)
-        terms = loss(index)
-        optimiser.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        optimiser.step()
-        schedule.step()
+        with planning.step(planned, iteration - start - 1):
+            terms = loss(index)
+            optimiser.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimiser.step()
+            schedule.step()
         if not torch.isfinite(terms["loss"]):
             raise DivergenceError(f"the BSA loss became {terms['loss'].item()} at iteration {iteration}")
         if config.eval_every and (iteration % config.eval_every == 0 or iteration == config.iterations):

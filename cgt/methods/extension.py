@@ -202,8 +202,11 @@ class ExtendedGenerator(Generator):
         return found
 
     def body_parameters(self) -> list[nn.Parameter]:
-        """The copied pretrained generator's own parameters, old-class tables excluded."""
-        rows = {id(p) for p in self.rows_parameters()}
+        """The copied pretrained generator's own parameters: not the old-class tables, and
+        no part of the new-class rows, frozen ones included (a frozen prior copy is not body)."""
+        rows = {id(p) for layer in self.extended_layers
+                for part in (layer.new_gain, layer.new_bias, layer.z_gain, layer.z_bias)
+                if part is not None for p in part.parameters()}
         old_tables = {id(p) for layer in self.extended_layers for p in layer.base.parameters()}
         return [p for p in self.parameters() if id(p) not in rows and id(p) not in old_tables]
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .. import data
+from .. import data, planning
 from ..machine import fast_autocast
 from .features import HEADS, class_probabilities, extract_features, feature_network_id
 from .scores import (classifier_score, conditional_accuracy, fid_from_features, inception_features,
@@ -81,11 +81,14 @@ def sample_features(generator, n: int, seed: int, truncation: float | None = Non
     switch: ``auto`` samples as the run trained, ``fp32`` forces full precision.
     """
     device = next(generator.parameters()).device
-    with torch.random.fork_rng(), fast_autocast(device, precision):
-        torch.manual_seed(seed)
-        fake, labels = generate(generator, n, classes=sampled_classes(generator), seed=seed,
-                                truncation=truncation)
-    return fake, labels, extract_features(at_32px(fake))
+    n = planning.samples(n)
+    with planning.sampling(n, generator):
+        with torch.random.fork_rng(), fast_autocast(device, precision):
+            torch.manual_seed(seed)
+            fake, labels = generate(generator, n, classes=sampled_classes(generator), seed=seed,
+                                    truncation=truncation)
+        features = extract_features(at_32px(fake))
+    return fake, labels, features
 
 
 def distances(real: np.ndarray, fake: np.ndarray, fake_features: np.ndarray) -> dict:

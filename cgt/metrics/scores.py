@@ -17,7 +17,8 @@ import numpy as np
 from cleanfid import fid as clean_fid
 from scipy import linalg
 
-from .. import atomic, data, paths
+from .. import atomic, data, paths, planning
+from ..data.real import REAL_DATASETS, real_fingerprint
 from .features import extract_features, feature_network_id
 
 
@@ -91,9 +92,10 @@ def kmmd(real: np.ndarray, fake: np.ndarray, sigma: float = 1.0, max_samples: in
 
 def classifier_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float, float]:
     """The Inception Score formula, exp E_x KL(p(y|x) ‖ p(y)), with our classifier's
-    probabilities; mean and std over ``splits`` folds."""
+    probabilities; mean and std over ``splits`` folds (fewer when there are fewer
+    samples than folds, so that no fold is empty)."""
     scores = []
-    for part in np.array_split(probabilities, splits):
+    for part in np.array_split(probabilities, min(splits, len(probabilities))):
         marginal = part.mean(0, keepdims=True)
         kl = (part * (np.log(part + 1e-12) - np.log(marginal + 1e-12))).sum(1).mean()
         scores.append(np.exp(kl))
@@ -119,7 +121,8 @@ def real_statistics(dataset: str, split: str = "test", tiny: bool = False,
     extract = extract_features if features == "cgt" else inception_features
     space = feature_network_id() if features == "cgt" else "inception-2015-12-05"
     selection = "all" if classes is None else hashlib.sha256("\n".join(classes).encode()).hexdigest()[:10]
-    key = f"{dataset}-{split}-{'tiny' if tiny else 'full'}-{selection}-{space}"
+    origin = f"@{real_fingerprint(dataset)}" if dataset in REAL_DATASETS else ""  # files on disk
+    key = f"{dataset}{origin}-{split}-{'tiny' if tiny else 'full'}-{selection}-{space}"
     file = paths.data_cache() / "stats" / f"{key}.npz"
     if file.exists():
         with np.load(file) as cached:
@@ -130,8 +133,11 @@ def real_statistics(dataset: str, split: str = "test", tiny: bool = False,
     if len(images) == 0:
         raise ValueError(f"no real images of {dataset}/{split}{' (tiny)' if tiny else ''} for "
                          f"classes {classes}: nothing to compare with")
-    vectors = extract(images.images)
+    used = planning.reference_images(len(images))
+    vectors = planning.memo(("reference", key), lambda: extract(images.images[:used]))
     mu, sigma = moments(vectors)
+    if planning.active():  # what a plan featurises (clipped, or a dry run's data) is not cached
+        return {"features": vectors.astype(np.float32), "mu": mu, "sigma": sigma}
     with atomic.replacing(file, suffix=".tmp.npz") as tmp:
         np.savez(tmp, features=vectors.astype(np.float32), mu=mu, sigma=sigma)
     return {"features": vectors.astype(np.float32), "mu": mu, "sigma": sigma}

@@ -1,0 +1,222 @@
+"""``python -m cgt plan``: every run a profile's book makes, what it costs, and whether
+its data demands can be met, before any hour is spent.
+
+The plan runs each chapter's own experiment functions in :mod:`cgt.planning` mode (a
+few measured steps per training loop, a few samples per evaluation) in a scratch
+folder, so it lists exactly the runs the chapter makes, the source pretraining
+included.  Per run it gives the steps and batch asked for, the FLOPs per step
+(``torch.utils.flop_counter``, counted at the measured batch and scaled linearly to
+the real one), the samples its evaluations draw, and two time estimates:
+
+* *here*: measured seconds per step and per sample on this machine's device, scaled
+  the same way (on a CPU the small measured batch runs at most as fast per image as
+  the real one, so this errs long);
+* *on a named GPU*: all FLOPs over its dense bf16 peak times a stated utilisation.
+
+Only the runs are estimated: data builds, reference features and the chapters'
+analysis cells are not.  With ``dry_run`` the real datasets found on disk are taken
+as stand-in files in their formats (see ``tests/test_plan.py``): their runs execute on
+what the files hold, while their demands are checked against the published sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import atomic, paths, planning
+from .experiments import bsa, cgantransfer, ctf, foundations
+from .machine import device_description
+from .pretrain import source_models
+from .profiles import PROFILES, sizes
+
+# Dense bf16 tensor-core peaks from the vendors' datasheets, TFLOP/s (V100 and T4: fp16).
+GPU_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0,
+                   "L4": 121.0, "V100": 125.0, "T4": 65.0}
+# Stated, not measured: 32-px convolutions at batches of 25-64 keep a GPU far from its
+# peak; 10 % is an assumption until a GPU run measures it (``--utilisation``).
+DEFAULT_UTILISATION = 0.10
+
+
+def foundations_steps(profile, s):
+    return [("source models", lambda: source_models(s["retrain_iterations"], progress=False)),
+            ("parity", lambda: foundations.parity(s, profile, progress=False))]
+
+
+def bsa_steps(profile, s):
+    return [(name, lambda f=f: f(profile, s, progress=False))
+            for name, f in (("comparison", bsa.comparison), ("dataset sizes", bsa.dataset_sizes),
+                            ("source selection", bsa.source_selection))]
+
+
+def ctf_steps(profile, s):
+    return [("Table I", lambda: ctf.table("table1", s, profile, progress=False)),
+            ("Table II", lambda: ctf.table("table2", s, profile, progress=False)),
+            ("Table I on CIFAR-10", lambda: ctf.real_table(s, profile, progress=False)),
+            ("ablations", lambda: ctf.ablations(s, profile, progress=False))]
+
+
+def cgantransfer_steps(profile, s):
+    c = cgantransfer
+    steps = [(name, lambda f=f: f(profile, s, progress=False))
+             for name, f in (("Table 1 (left)", c.main_grid), ("Table 2", c.ablations),
+                             ("Table 1 (right)", c.cross_dataset), ("Table 3", c.finetuning))]
+    if profile == "paper":  # as the chapter: the real-data tables belong to the paper profile
+        steps += [("CIFAR-100", lambda: c.cifar100_grid(profile, s, progress=False)),
+                  ("Places365", lambda: c.places365_cross(profile, s, progress=False))]
+    return steps
+
+
+# The chapters in book order, each with the experiment functions its notebook calls.
+CHAPTERS = {"foundations": foundations_steps, "bsa": bsa_steps, "ctf": ctf_steps,
+            "cgantransfer": cgantransfer_steps}
+
+
+@contextmanager
+def _scratch():
+    """Records and retrained sources in a scratch folder; the data cache stays shared."""
+    keep = {k: os.environ.get(k) for k in ("CGT_HOME", "CGT_RUNS_DIR", "CGT_DATA_CACHE")}
+    cache = paths.data_cache()
+    with tempfile.TemporaryDirectory(prefix="cgt-plan-") as folder:
+        os.environ.update(CGT_HOME=folder, CGT_DATA_CACHE=str(cache))
+        os.environ.pop("CGT_RUNS_DIR", None)
+        try:
+            yield
+        finally:
+            for k, v in keep.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def run_row(p: planning.Planned, chapter: str, step: str) -> dict:
+    flops = seconds = 0.0
+    steps = 0
+    for loop in p.loops:
+        scale = loop.batch_size / loop.measured_batch
+        steps += loop.iterations
+        flops += loop.iterations * loop.flops_per_step * scale
+        seconds += loop.iterations * loop.seconds_per_step * scale
+    samples = p.samples()
+    return {"chapter": chapter, "step": step, "run": p.name if p.chapter == chapter else f"{p.chapter}/{p.name}",
+            "loops": [f"{loop.kind} {loop.iterations}×{loop.batch_size}" for loop in p.loops],
+            "steps": steps, "samples": samples,
+            "flops_per_step": [loop.flops_per_step * loop.batch_size / loop.measured_batch
+                               for loop in p.loops],
+            "train_flops": flops, "sample_flops": samples * p.sample_flops,
+            "seconds_here": seconds + samples * p.sample_seconds,
+            "unmet": [f"{d['dataset']}: {d['asked']} {d['what']} asked, {d['has']} there"
+                      for d in p.unmet()]}
+
+
+def plan(profile: str, chapters=None, dry_run: bool = False, progress: bool = True) -> list[dict]:
+    """One row per planned run of ``chapters`` (default all) under ``profile``."""
+    unknown = set(chapters or ()) - set(CHAPTERS)
+    if unknown:
+        raise KeyError(f"unknown chapter(s) {sorted(unknown)}; valid: {', '.join(CHAPTERS)}")
+    rows, seen = [], set()
+    with _scratch(), planning.session(dry_run=dry_run) as session:  # runs shared across
+        for chapter in chapters or CHAPTERS:                           # steps are counted once
+            for step, call in CHAPTERS[chapter](profile, sizes(chapter, profile)):
+                start = time.perf_counter()
+                call()
+                new = [key for key in session.runs if key not in seen]
+                if progress:
+                    print(f"planned {chapter}: {step}, {len(new)} runs in "
+                          f"{time.perf_counter() - start:.0f} s", flush=True)
+                rows += [run_row(session.runs[key], chapter, step) for key in new]
+                seen.update(new)
+    return rows
+
+
+def totals(rows: list[dict], gpu: str, utilisation: float) -> dict:
+    """Per chapter: runs, steps, FLOPs, hours here and on ``gpu``."""
+    rate = GPU_PEAK_TFLOPS[gpu] * 1e12 * utilisation
+    out = {}
+    for row in rows:
+        t = out.setdefault(row["chapter"], {"runs": 0, "steps": 0, "pflops": 0.0,
+                                            "hours_here": 0.0, "hours_gpu": 0.0})
+        flops = row["train_flops"] + row["sample_flops"]
+        t["runs"] += 1
+        t["steps"] += row["steps"]
+        t["pflops"] += flops / 1e15
+        t["hours_here"] += row["seconds_here"] / 3600
+        t["hours_gpu"] += flops / rate / 3600
+    out["all"] = {k: sum(t[k] for t in out.values()) for k in ("runs", "steps", "pflops",
+                                                                "hours_here", "hours_gpu")}
+    return out
+
+
+def _hours(h: float) -> str:
+    return f"{h * 60:.1f} min" if h < 1 else f"{h:.1f} h"
+
+
+def report(profile: str, rows: list[dict], gpu: str, utilisation: float) -> str:
+    lines = [f"plan of the {profile} profile: {len(rows)} runs; here = {device_description()}, "
+             f"measured; {gpu} = {GPU_PEAK_TFLOPS[gpu]:.0f} TFLOP/s bf16 peak × "
+             f"{utilisation:.0%} utilisation (stated)",
+             f"{'chapter':<14}{'runs':>6}{'steps':>10}{'PFLOP':>10}{'here':>12}{gpu:>12}"]
+    for chapter, t in totals(rows, gpu, utilisation).items():
+        lines.append(f"{chapter:<14}{t['runs']:>6}{t['steps']:>10}{t['pflops']:>10.2f}"
+                     f"{_hours(t['hours_here']):>12}{_hours(t['hours_gpu']):>12}")
+    unmet = [(row, u) for row in rows for u in row["unmet"]]
+    for row, problem in unmet:
+        lines.append(f"unmet data demand: {row['chapter']}/{row['run']} ({row['step']}): {problem}")
+    return "\n".join(lines)
+
+
+def timeout_minutes(hours: float, margin: float = 2.0, fixed: int = 60) -> int:
+    """A job time limit for runs estimated at ``hours``: ``margin`` × the estimate plus
+    ``fixed`` minutes for what the plan does not count (data, reference features, the
+    chapters' analysis cells)."""
+    return math.ceil(hours * 60 * margin) + fixed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cgt plan", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=PROFILES, default="paper")
+    parser.add_argument("--chapter", action="append", choices=list(CHAPTERS),
+                        help="plan this chapter (repeat for several; default: all)")
+    parser.add_argument("--gpu", choices=sorted(GPU_PEAK_TFLOPS), default="H100")
+    parser.add_argument("--utilisation", type=float, default=DEFAULT_UTILISATION,
+                        help=f"share of the GPU's peak assumed (default {DEFAULT_UTILISATION})")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="the real datasets on disk are small stand-ins: run on them, check "
+                             "demands against the published sizes")
+    parser.add_argument("--runs", action="store_true", help="also list every run")
+    parser.add_argument("--out", type=Path, help="write the rows as JSON here "
+                        "(default _build/plan-<profile>.json)")
+    parser.add_argument("--timeout-of", type=Path, metavar="PLAN_JSON",
+                        help="only print the job time limit (minutes) of a written plan, "
+                             "from its estimate on the machine that made it")
+    args = parser.parse_args(argv)
+    if args.timeout_of:
+        print(json.loads(args.timeout_of.read_text())["timeout_minutes_here"])
+        return 0
+    if not 0 < args.utilisation <= 1:
+        parser.error("--utilisation must lie in (0, 1]")
+    rows = plan(args.profile, args.chapter, args.dry_run)
+    out = args.out or paths.build_dir() / f"plan-{args.profile}.json"
+    summed = totals(rows, args.gpu, args.utilisation)
+    atomic.write_json(out, {"profile": args.profile, "device": device_description(),
+                            "gpu": args.gpu, "utilisation": args.utilisation, "totals": summed,
+                            "timeout_minutes_here": timeout_minutes(summed["all"]["hours_here"]),
+                            "runs": rows})
+    if args.runs:
+        for row in rows:
+            print(f"{row['chapter']}/{row['run']}: {', '.join(row['loops']) or 'no training'}, "
+                  f"{row['samples']} samples, {row['train_flops'] / 1e12:.1f} TFLOP, "
+                  f"{_hours(row['seconds_here'] / 3600)} here")
+    print(report(args.profile, rows, args.gpu, args.utilisation))
+    print(f"job time limit (2 × the runs' estimate + 60 min): "
+          f"{timeout_minutes(summed['all']['hours_here'])} min here, "
+          f"{timeout_minutes(summed['all']['hours_gpu'])} min on {args.gpu}; rows in {out}")
+    return 1 if any(row["unmet"] for row in rows) else 0

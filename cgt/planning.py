@@ -1,0 +1,281 @@
+"""Planning mode: the chapters' own code runs, but every training loop stops after a
+few measured steps, so that ``python -m cgt plan`` learns what a profile would run.
+
+Inside :func:`session` the run layer names each run (:func:`run_named`); the training
+loops (:func:`cgt.train.train_gan`, :func:`cgt.methods.bsa.fit_bsa`) take ``STEPS``
+steps at no more than ``BATCH`` images (one counted by ``torch.utils.flop_counter``,
+which also warms up, then a timed one) and note the length and batch they were asked for; the
+evaluator samples at most ``SAMPLES`` images and notes how many it was asked for (and
+featurises at most ``REFERENCE`` real ones where their features are not cached); the
+places that take images from a dataset note how many they need against how many it
+has (:func:`take`), and take what there is, so that one short dataset does not hide
+the next.  Nothing here knows the chapters: :mod:`cgt.plan` drives them.
+
+A *dry run* (``dry_run``) is the check that every chapter's code paths run in a
+profile's configuration on little data: the embedded datasets are read in their tiny
+variant and the real ones from small stand-in files in their formats, while every
+demand is checked against the full datasets (the committed manifest's counts, or the
+published sizes of the real ones); each list of repetitions (seeds, settings, dataset
+sizes: :data:`REPEATS`) is clipped to its first entry, so that each kind of run
+executes once instead of for every seed and setting.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+
+from torch.utils.flop_counter import FlopCounterMode
+
+STEPS = 2  # a FLOP-counted step that also warms up, then a timed one
+BATCH = 8  # the most images per measured step; figures scale linearly to the real batch
+SAMPLES = 16  # the most samples per evaluation
+REFERENCE = 256  # the most real images featurised for a reference not yet cached
+# A dry run checks code paths, not speed: one step (FLOPs and time, warm-up included) of
+# at most two images, and fewer samples and reference images.
+DRY = {"steps": 1, "batch": 2, "samples": 8, "reference": 64}
+
+# The smallest class of the real datasets as published (train splits), for dry runs on
+# stand-in files: CIFAR-10 5,000 per class, CIFAR-100 500, Places365-Standard 3,068–5,000.
+PUBLISHED_SMALLEST_CLASS = {"cifar10": 5000, "cifar100": 500, "places365": 3068}
+# The sizes that repeat runs of one kind; a dry run keeps their first entry.
+REPEATS = ("seeds", "settings", "shots")
+
+
+@dataclass
+class Loop:
+    """One training loop of a run, as asked for and as measured."""
+
+    kind: str  # "gan" (train_gan) or "bsa" (fit_bsa)
+    iterations: int
+    batch_size: int
+    evaluations: int  # evaluations the full loop makes (the start included)
+    measured_batch: int
+    seconds_per_step: float = float("nan")  # at measured_batch
+    flops_per_step: float = float("nan")  # at measured_batch
+    signature: tuple = field(default=(), repr=False)  # what the step's FLOPs depend on
+
+
+@dataclass
+class Planned:
+    """What one run would do: its loops, the samples it scores, its data demands."""
+
+    chapter: str
+    name: str
+    loops: list[Loop] = field(default_factory=list)
+    training_samples: list[int] = field(default_factory=list)  # asked per evaluation call
+    other_samples: int = 0  # asked outside training (the fresh score)
+    sample_seconds: float = 0.0  # measured, per sample
+    sample_flops: float = 0.0  # measured, per sample
+    demands: list[dict] = field(default_factory=list)
+
+    def samples(self) -> int:
+        """Samples the full run draws: each loop's evaluations at the asked size, then
+        the fresh score."""
+        per_evaluation = (sum(self.training_samples) / len(self.training_samples)
+                          if self.training_samples else 0)
+        return int(round(per_evaluation * sum(loop.evaluations for loop in self.loops)
+                         + self.other_samples))
+
+    def unmet(self) -> list[dict]:
+        return [d for d in self.demands if d["asked"] > d["has"]]
+
+
+@dataclass
+class Session:
+    dry_run: bool = False
+    steps: int = STEPS
+    batch: int = BATCH
+    samples: int = SAMPLES
+    reference: int = REFERENCE
+    runs: dict = field(default_factory=dict)  # (chapter, name) -> Planned
+    current: Planned | None = None
+    in_training: bool = False
+    flops: dict = field(default_factory=dict)  # signature -> FLOPs, counted once
+    memo: dict = field(default_factory=dict)  # what planning loads or computes once
+
+
+_session: Session | None = None
+
+
+def active() -> bool:
+    return _session is not None
+
+
+def dry_run() -> bool:
+    return _session is not None and _session.dry_run
+
+
+@contextmanager
+def session(dry_run: bool = False):
+    """Planning mode for the code inside; yields the :class:`Session` that collects it."""
+    global _session
+    if _session is not None:
+        raise RuntimeError("a planning session is already open")
+    _session = Session(dry_run, **(DRY if dry_run else {}))
+    try:
+        yield _session
+    finally:
+        _session = None
+
+
+@contextmanager
+def run_named(chapter: str, name: str):
+    """What happens inside belongs to run ``chapter/name`` (the run layer's one call)."""
+    if _session is None:
+        yield
+        return
+    outer = _session.current
+    _session.current = _session.runs.setdefault((chapter, name), Planned(chapter, name))
+    try:
+        yield
+    finally:
+        _session.current = outer
+
+
+def _run() -> Planned:
+    if _session.current is None:  # work outside any named run (e.g. a chapter's analysis)
+        _session.current = _session.runs.setdefault(("(other)", "(outside runs)"),
+                                                    Planned("(other)", "(outside runs)"))
+    return _session.current
+
+
+def repeats(values):
+    """``values`` (a list of seeds, settings or sizes), or in a dry run its first entry."""
+    return list(values)[:1] if _session is not None and _session.dry_run else values
+
+
+def clip_sizes(chapter_sizes: dict) -> dict:
+    """A chapter's sizes with each of :data:`REPEATS` (also one level down) clipped by
+    :func:`repeats`; unchanged outside a dry run."""
+    if _session is None or not _session.dry_run:
+        return chapter_sizes
+    return {k: repeats(v) if k in REPEATS else clip_sizes(v) if isinstance(v, dict) else v
+            for k, v in chapter_sizes.items()}
+
+
+def memo(key, compute):
+    """``compute()``, done once per planning session for ``key`` (every time otherwise):
+    what the many short runs of a plan would load or featurise again and again."""
+    if _session is None:
+        return compute()
+    if key not in _session.memo:
+        _session.memo[key] = compute()
+    return _session.memo[key]
+
+
+def skip_start_evaluation() -> bool:
+    """Planning skips a loop's evaluation at iteration 0 (the same code as its last)."""
+    return _session is not None
+
+
+@contextmanager
+def training(kind: str, iterations: int, batch_size: int, eval_every: int):
+    """A training loop asked for ``iterations`` steps of ``batch_size``: yields the
+    :class:`Loop` whose ``iterations`` and ``measured_batch`` the loop runs instead
+    (the asked ones when not planning)."""
+    evaluations = (1 + -(-iterations // eval_every)) if eval_every else 0
+    if _session is None:
+        yield Loop(kind, iterations, batch_size, evaluations, batch_size)
+        return
+    loop = Loop(kind, iterations, batch_size, evaluations, min(batch_size, _session.batch))
+    _run().loops.append(loop)
+    _session.in_training = True
+    try:
+        yield loop
+    finally:
+        _session.in_training = False
+
+
+def planned_iterations(loop: Loop) -> int:
+    return min(loop.iterations, _session.steps) if _session is not None else loop.iterations
+
+
+@contextmanager
+def step(loop: Loop, index: int):
+    """Step ``index`` of a planned loop: the first is FLOP-counted, the second timed (a
+    loop of one step is timed on the first, warm-up included)."""
+    if _session is None or index > 1:
+        yield
+        return
+    known = _session.flops.get(loop.signature) if loop.signature else None
+    counter = FlopCounterMode(display=False) if index == 0 and known is None else nullcontext()
+    start = time.perf_counter()
+    with counter:
+        yield
+    if index == 0:
+        loop.flops_per_step = float(counter.get_total_flops()) if known is None else known
+        if loop.signature:
+            _session.flops[loop.signature] = loop.flops_per_step
+    if index == 1 or planned_iterations(loop) == 1:
+        loop.seconds_per_step = time.perf_counter() - start
+
+
+def samples(n: int) -> int:
+    """How many of ``n`` asked samples to draw (all, unless planning)."""
+    if _session is None:
+        return n
+    run = _run()
+    if _session.in_training:
+        run.training_samples.append(n)
+    else:
+        run.other_samples += n
+    return min(n, _session.samples)
+
+
+@contextmanager
+def sampling(n: int, generator):
+    """Measure the drawing and featurising of ``n`` samples of ``generator`` (time and
+    FLOPs per sample; FLOPs counted once per shape of generator)."""
+    if _session is None:
+        yield
+        return
+    signature = ("sampling", n, type(generator).__name__, shapes(generator))
+    known = _session.flops.get(signature)
+    counter = FlopCounterMode(display=False) if known is None else nullcontext()
+    start = time.perf_counter()
+    with counter:
+        yield
+    run = _run()
+    run.sample_seconds = (time.perf_counter() - start) / max(n, 1)
+    if known is None:
+        known = _session.flops[signature] = float(counter.get_total_flops())
+    run.sample_flops = known / max(n, 1)
+
+
+def reference_images(n: int) -> int:
+    """How many of ``n`` real images to featurise for a comparison (all, unless planning)."""
+    return n if _session is None else min(n, _session.reference)
+
+
+def take(dataset: str, what: str, asked: int, has: int, full: int | None = None) -> int:
+    """``asked`` of ``what`` (images per class, classes) in ``dataset``, which has ``has``
+    here and ``full`` in its full variant: returns ``asked`` outside planning (the
+    caller then refuses a shortage as before); while planning, notes the demand and
+    returns what can be taken.  The demand is met when the full dataset can meet it: a
+    dry run's data are small on purpose."""
+    if _session is None:
+        return asked
+    if _session.dry_run:
+        full = PUBLISHED_SMALLEST_CLASS.get(dataset, has if full is None else full)
+    else:
+        full = has
+    demand = {"dataset": dataset, "what": what, "asked": asked, "has": full}
+    if demand not in _run().demands:
+        _run().demands.append(demand)
+    return min(asked, has)
+
+
+
+def shapes(*modules) -> tuple:
+    """The parameter shapes of ``modules`` and which of them train."""
+    return tuple((tuple(p.shape), p.requires_grad) for m in modules for p in m.parameters())
+
+
+def sign(loop: Loop, modules, *switches) -> None:
+    """Say what the FLOPs of ``loop``'s step depend on besides its batch (the networks'
+    shapes and trained parameters, the loop's switches), so that equal steps are
+    FLOP-counted once per session."""
+    if _session is not None:
+        loop.signature = (loop.kind, loop.measured_batch, shapes(*modules), *switches)

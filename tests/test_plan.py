@@ -1,0 +1,154 @@
+"""``python -m cgt plan``: the paper profile's dry run on stand-in files in the real
+formats, and a data demand that cannot be met failing the plan by name."""
+
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cgt import plan, planning, profiles
+from cgt.biggan_pytorch import export_state
+from cgt.data import splits
+from cgt.nn import Discriminator, GANConfig, Generator, imagenet128_config
+from cgt.train import TrainConfig, train_gan
+
+ROOT = Path(__file__).resolve().parents[1]
+CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                 "truck"]
+
+
+def _pixels(rng, count: int) -> np.ndarray:
+    return rng.integers(0, 256, (count, 3 * 32 * 32), dtype=np.uint8)  # CIFAR rows: R, G, B planes
+
+
+def write_cifar10(root: Path, per_class: int, rng) -> Path:
+    """torchvision's ``cifar-10-batches-py``: five training batches, a test batch, meta."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for file in files:
+        labels = [c for c in range(10) for _ in range(per_class)]
+        batch = {b"batch_label": file.encode(), b"labels": labels, b"data": _pixels(rng, len(labels)),
+                 b"filenames": [f"{file}_{i}.png".encode() for i in range(len(labels))]}
+        with open(folder / file, "wb") as handle:
+            pickle.dump(batch, handle)
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({b"num_cases_per_batch": 10 * per_class, b"num_vis": 3072,
+                     b"label_names": [n.encode() for n in CIFAR10_NAMES]}, handle)
+    return root
+
+
+def write_cifar100(root: Path, per_class: int, rng) -> Path:
+    """torchvision's ``cifar-100-python``: train, test, meta (fine and coarse labels)."""
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    for file in ("train", "test"):
+        fine = [c for c in range(100) for _ in range(per_class)]
+        batch = {b"filenames": [f"{file}_{i}.png".encode() for i in range(len(fine))],
+                 b"batch_label": file.encode(), b"fine_labels": fine,
+                 b"coarse_labels": [c // 5 for c in fine], b"data": _pixels(rng, len(fine))}
+        with open(folder / file, "wb") as handle:
+            pickle.dump(batch, handle)
+    with open(folder / "meta", "wb") as handle:
+        pickle.dump({b"fine_label_names": [n.encode() for n in splits.CIFAR100_CLASSES],
+                     b"coarse_label_names": [f"superclass_{i}".encode() for i in range(20)]}, handle)
+    return root
+
+
+def write_places365(root: Path, per_class: int, rng) -> Path:
+    """An ImageFolder of cGANTransfer's five Places365 classes, JPEGs of mixed sizes."""
+    for name in splits.CGANTRANSFER_PLACES365:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            shape = (rng.integers(100, 160), rng.integers(100, 160), 3)
+            pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i:08d}.jpg")
+    return root
+
+
+def write_biggan_imagenet128(folder: Path) -> Path:
+    """G_ema.pth and D.pth with BigGAN-PyTorch's ImageNet-128 keys and shapes (PyTorch's
+    default init: the orthogonal one only costs time here, the layout is the same)."""
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    cfg = replace(imagenet128_config(), init="default")
+    torch.save(export_state(Generator(cfg)), folder / "G_ema.pth")
+    torch.save(export_state(Discriminator(cfg)), folder / "D.pth")
+    return folder
+
+
+def test_a_planned_loop_is_measured_at_a_small_batch_and_scaled_to_the_asked_one():
+    cfg = GANConfig(resolution=32, channels=1, num_classes=2, ch=4, dim_z=8)
+    torch.manual_seed(0)
+    generator, discriminator = Generator(cfg), Discriminator(cfg)
+    images, labels = torch.rand(12, 1, 32, 32) * 2 - 1, torch.arange(12) % 2
+    asked = TrainConfig(iterations=1000, batch_size=32, eval_every=100, device="cpu")
+    with planning.session() as session, planning.run_named("demo", "run"):
+        result = train_gan(generator, discriminator, images, labels, asked, progress=False)
+    assert result.iterations == planning.STEPS  # it stopped after the measured steps
+    planned = session.runs[("demo", "run")]
+    (loop,) = planned.loops
+    assert (loop.iterations, loop.batch_size, loop.measured_batch) == (1000, 32, planning.BATCH)
+    assert loop.evaluations == 11  # at 0, 100, …, 1000
+    assert loop.flops_per_step > 0 and loop.seconds_per_step > 0
+    row = plan.run_row(planned, "demo", "a step")
+    assert row["steps"] == 1000
+    assert row["train_flops"] == pytest.approx(1000 * loop.flops_per_step * 32 / planning.BATCH)
+    # outside a session the same call trains for as long as it is asked
+    assert train_gan(generator, discriminator, images, labels,
+                     TrainConfig(iterations=3, batch_size=4, device="cpu"), progress=False).iterations == 3
+
+
+def test_the_paper_profile_runs_dry_on_stand_ins_in_the_real_formats(tmp_path):
+    rng = np.random.default_rng(0)
+    env = {**os.environ,
+           "CGT_CIFAR10": str(write_cifar10(tmp_path / "cifar10", 3, rng)),
+           "CGT_CIFAR100": str(write_cifar100(tmp_path / "cifar100", 3, rng)),
+           "CGT_PLACES365": str(write_places365(tmp_path / "places365", 4, rng)),
+           "CGT_BIGGAN_IMAGENET": str(write_biggan_imagenet128(tmp_path / "biggan")),
+           "CGT_DATA_CACHE": str(ROOT / "data" / "cache")}
+    out = tmp_path / "plan.json"
+    done = subprocess.run([sys.executable, "-m", "cgt", "plan", "--profile", "paper", "--dry-run",
+                           "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    saved = json.loads(out.read_text())
+    assert set(saved["totals"]) == set(plan.CHAPTERS) | {"all"}
+    runs = {(r["chapter"], r["run"]): r for r in saved["runs"]}
+    # the paper-only paths ran: source retraining, and each real dataset's runs
+    assert ("cgantransfer", "pretrain/cifar100-80") in runs and ("foundations", "pretrain/fashion8") in runs
+    names = " ".join(name for _, name in runs)
+    for dataset in ("cifar100", "places365", "cifar10"):
+        assert f"-{dataset}" in names, dataset
+    # every run that trains was measured at the paper's length and batch
+    sizes = profiles.sizes("cgantransfer", "paper")
+    grid = runs[("cgantransfer", f"cgantransfer-fashion_mnist-2x{sizes['focus'][1]}-s0")]
+    assert grid["loops"] == [f"gan {sizes['iterations']}×{sizes['batch_size']}"]
+    for row in saved["runs"]:
+        assert all(math.isfinite(f) and f > 0 for f in row["flops_per_step"]), row
+        if row["loops"]:
+            assert row["seconds_here"] > 0, row
+    assert "job time limit" in done.stdout and saved["timeout_minutes_here"] > 60
+
+
+def test_a_demand_that_a_dataset_cannot_meet_fails_the_plan_by_name(tmp_path, monkeypatch, capsys):
+    # Fewer HQ at 90 % of 6,000 plus 1,200 low-quality images apart: 6,600 of a class of 6,000
+    table = {**profiles.SIZES["ctf"]["paper"]["table1"]}
+    monkeypatch.setitem(profiles.SIZES["ctf"]["paper"], "fraction", 0.9)
+    monkeypatch.setitem(plan.CHAPTERS, "ctf", lambda profile, s: plan.ctf_steps(profile, s)[:1])
+    assert table["per_class"] == 6000 and table["low_count"] == 12000
+    status = plan.main(["--profile", "paper", "--chapter", "ctf", "--dry-run",
+                        "--out", str(tmp_path / "p.json")])
+    printed = capsys.readouterr().out
+    assert status == 1
+    assert ("unmet data demand: ctf/ctf-fashion_mnist10-54000+12000-downsampled-s0 (Table I): "
+            "fashion_mnist: 6600 high-quality + low-quality images apart per class asked, "
+            "6000 there") in printed
