@@ -375,7 +375,8 @@ def _fit(model, images, features, layer_weights, config: BSAConfig, planned, *, 
                                "rng": rng.get_state(), "torch_rng": torch.get_rng_state(),
                                "history": history, "iteration": iteration}, checkpoint)
 
-    if config.eval_every and start == 0 and not planning.skip_start_evaluation():  # where it starts: a first batch's loss, no step
+    # where the run starts: a first batch's loss, no step (a plan skips it: see cgt.planning)
+    if config.eval_every and start == 0 and not planning.skip_start_evaluation():
         with torch.no_grad(), torch.random.fork_rng():
             first = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed))
             record(0, loss(first[:config.batch_size].to(device)))
