@@ -146,6 +146,23 @@ def detectable_effect(values, level: float = LEVEL, power: float = POWER) -> flo
     return float(quantiles * values.std(ddof=1) / math.sqrt(n))
 
 
+def seeds_for_equivalence(claim: Claim, a: Mapping, b: Mapping, limit: int = 1000) -> int | None:
+    """How many paired seeds equivalence ``claim`` would need for its 90 % interval to fit
+    inside the margin, if the mean and spread of the log ratios stayed as measured in
+    ``a`` and ``b`` (None with fewer than two seeds, when the mean itself lies outside
+    the margin, or beyond ``limit``)."""
+    seeds, va, vb, failed = _paired(claim, a, b)
+    if claim.kind != "equivalence" or failed or len(seeds) < 2 or (va <= 0).any() or (vb <= 0).any():
+        return None
+    ratios = np.log(va / vb)
+    room, spread = math.log(1 + claim.margin) - abs(ratios.mean()), ratios.std(ddof=1)
+    if room <= 0:
+        return None
+    return next((n for n in range(2, limit + 1)
+                 if stats.t.ppf(0.5 + (1 - 2 * (1 - LEVEL)) / 2, n - 1) * spread / math.sqrt(n) < room),
+                None)
+
+
 def _paired(claim: Claim, a: Mapping, b: Mapping) -> tuple[list, np.ndarray, np.ndarray, str]:
     """Seeds and aligned values; a reason string when the arms are not paired or an arm
     failed somewhere."""

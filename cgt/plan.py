@@ -56,7 +56,8 @@ def bsa_steps(profile, s):
 
 
 def ctf_steps(profile, s):
-    return [("Table I", lambda: ctf.table("table1", s, profile, progress=False)),
+    return [("pilot", lambda: ctf.pilot(s, profile, progress=False)),
+            ("Table I", lambda: ctf.table("table1", s, profile, progress=False)),
             ("Table II", lambda: ctf.table("table2", s, profile, progress=False)),
             ("Table I on CIFAR-10", lambda: ctf.real_table(s, profile, progress=False)),
             ("ablations", lambda: ctf.ablations(s, profile, progress=False))]

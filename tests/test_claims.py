@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from cgt import claims
 
@@ -149,3 +150,17 @@ def test_exact_claims_and_paper_statements_come_from_the_table():
         claims.paper_statement("no-such-claim")
     with pytest.raises(ValueError, match="valid: superiority"):
         _claim("better")
+
+
+def test_seeds_for_equivalence_grow_with_the_spread_and_vanish_outside_the_margin():
+    claim = claims.Claim("x", "ctf-table1", "t", "equivalence", "score", ("a", "b"),
+                         lower_is_better=False, margin=0.10)
+    b = {s: 3.0 for s in range(3)}
+    tight = claims.seeds_for_equivalence(claim, {s: 3.0 * (1 + 0.01 * (s - 1)) for s in b}, b)
+    loose = claims.seeds_for_equivalence(claim, {s: 3.0 * (1 + 0.08 * (s - 1)) for s in b}, b)
+    assert tight is not None and loose is not None and 2 <= tight < loose
+    # the count it names makes the 90 % interval fit, one fewer does not (same mean and spread)
+    ratios = np.log([1 + 0.08 * (s - 1) for s in b])
+    reach = lambda n: abs(ratios.mean()) + stats.t.ppf(0.95, n - 1) * ratios.std(ddof=1) / np.sqrt(n)  # noqa: E731
+    assert reach(loose) < np.log(1.1) <= reach(loose - 1)
+    assert claims.seeds_for_equivalence(claim, {s: 4.0 for s in b}, b) is None  # mean outside

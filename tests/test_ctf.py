@@ -78,17 +78,29 @@ def test_ctf_shapes_at_every_block():
         low_to_high(low, g_low, c, torch.randn(3, 8))
 
 
-def test_gradients_reach_g_a_through_the_ctf_path_and_g_lh_stays_frozen():
+def test_gradients_reach_g_a_and_the_embed_of_eq_2_and_the_rest_of_g_lh_stays_frozen():
     low_to_high, generator = small_networks()
     generator.train()
     y = torch.tensor([0, 1, 2, 3])
-    ctfs = [f.requires_grad_(True) for f in generator.transferring_features(y)]
+    ctfs = generator.transferring_features(y)
+    for f in ctfs:
+        f.retain_grad()
     out = generator(torch.randn(4, 16), y, ctfs)
     out.square().mean().backward()
     assert all(f.grad is not None and f.grad.abs().sum() > 0 for f in ctfs)
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in generator.ctf_convs.parameters())
-    assert all(p.grad is None and not p.requires_grad for p in low_to_high.parameters())
+    embed = {id(p) for p in low_to_high.ctf_embed.parameters()}
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in low_to_high.ctf_embed.parameters())
+    assert all(p.grad is None and not p.requires_grad for p in low_to_high.parameters()
+               if id(p) not in embed)
     assert not low_to_high.training  # frozen statistics too
+    # what the two phases' optimisers get: phase 2 the Embed and G_A, phase 1 the rest of G_LH
+    phase_two = {id(p) for p in ctf.select_conditional(generator, torch.nn.Linear(1, 1))[0]}
+    assert embed <= phase_two and phase_two.isdisjoint(
+        id(p) for p in low_to_high.parameters() if id(p) not in embed)
+    sampler = ctf.LowToHighSampler(low_to_high, generator.cfg, generator.pool, generator.pool_labels)
+    phase_one = {id(p) for p in ctf.select_low_to_high(sampler, torch.nn.Linear(1, 1))[0]}
+    assert phase_one.isdisjoint(embed) and len(phase_one) == len(list(low_to_high.parameters())) - len(embed)
 
 
 def test_box_discriminator_learns_where_the_patch_is():
@@ -112,7 +124,7 @@ def test_box_discriminator_learns_where_the_patch_is():
 @pytest.mark.parametrize("profile", list(profiles.SIZES["ctf"]))
 def test_every_profile_asks_its_datasets_only_for_what_they_hold(profile):
     sizes = profiles.SIZES["ctf"][profile]
-    tables = [t for t in ("table1", "table2", "table1_real") if t in sizes]
+    tables = [t for t in ("table1", "table2", "table1_real") if sizes.get(t)]
     problems = {(t, label): study.demands(s) for t in tables
                 for label, (s, _) in study.settings(t, sizes).items()}
     assert {k: v for k, v in problems.items() if v} == {}

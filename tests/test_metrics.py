@@ -8,6 +8,7 @@ import torch
 from scipy import linalg
 
 from cgt import data, metrics
+from cgt.metrics import evaluate
 from cgt.metrics import features as featmod
 from cgt.metrics.sanity import add_noise, gaussian_blur, shuffle_pixels
 
@@ -187,6 +188,31 @@ def test_score_generator_reports_every_metric_with_its_feature_space():
     assert {"fid", "kid", "kmmd", "conditional_accuracy", "classifier_score"} <= set(result)
     assert result["n_real"] == 160 and result["n_fake"] == 80
     assert result["conditional_accuracy"] > 0.5  # the source model draws its classes
+
+
+def test_class_scores_from_features_with_the_head_cut_to_the_scored_classes(fashion_test,
+                                                                             real_features):
+    from types import SimpleNamespace
+
+    # the heads are linear on the features: probabilities without a second pass of the images
+    assert np.allclose(featmod.head_probabilities(real_features[:50], "fashion_mnist"),
+                       metrics.class_probabilities(fashion_test.images[:50], "fashion_mnist"),
+                       atol=1e-5)
+    names = fashion_test.classes[3:6]  # real images of three classes, "generated" for them
+    keep = np.isin(fashion_test.labels, [3, 4, 5])
+    generator = SimpleNamespace(cfg=SimpleNamespace(num_classes=3))
+    labels = fashion_test.labels[keep] - 3
+    cut = evaluate.class_scores(generator, real_features[keep], labels, "fashion_mnist", "test",
+                                True, names, "fashion_mnist", restrict_head=True, score_splits=1)
+    whole = evaluate.class_scores(generator, real_features[keep], labels, "fashion_mnist", "test",
+                                  True, names, "fashion_mnist")
+    assert cut["chance_accuracy"] == pytest.approx(1 / 3) and whole["chance_accuracy"] == 0.1
+    assert cut["conditional_accuracy"] >= whole["conditional_accuracy"] > 0.7
+    assert 2.0 < cut["classifier_score"] <= 3.0  # at most the number of scored classes
+    # without splits the score is the formula over every sample at once
+    probabilities = np.eye(3)[np.arange(30) % 3]
+    assert metrics.classifier_score(probabilities, splits=1)[0] == pytest.approx(3.0, rel=1e-6)
+    assert metrics.classifier_score(probabilities[:4], splits=4)[0] == pytest.approx(1.0)
 
 
 def test_collapse_is_flagged_and_real_images_are_far_from_it():

@@ -38,7 +38,12 @@ OPEN_CHOICES = {
     "H_m aggregation": "Eq. (4) as written: the mean over the S previous maps of the per-pair "
                        "differences, i.e. F_m^t minus the mean of the upscaled previous maps",
     "Embed in Eq. (2)": "a linear map of [γ_{m,2}^c, β_{m,2}^c, one-hot g_L] to `ctf_channels` "
-                        "values, broadcast over the block's resolution",
+                        "values, broadcast over the block's resolution; it trains in phase 2 with "
+                        "G_A (in phase 1 no CTF is used, so it would get no gradient there)",
+    "normalisation of Eq. (1)": "the CBNs of G_LH and G_A use batch statistics (over the batch "
+                                "and the spatial axes, as the CBN of SN-GAN+Projection); the "
+                                "paper's 'across spatial axes' also admits per-sample (instance) "
+                                "statistics, which we do not use",
     "noise embedding": "z_m (dim `noise_dim`) → linear → `noise_channels` maps at the block's "
                        "input resolution, concatenated to its input",
     "G_LH input": "the low-quality image upscaled bilinearly to the first block's input size, "
@@ -52,8 +57,10 @@ OPEN_CHOICES = {
              "at a uniform random place; box = (x0, y0, x1, y1) / size",
     "self-supervision loss": "smooth-L1 between predicted and true normalised boxes, on pasted "
                              "real and pasted generated images, for D only (weight `lambda_ss`)",
-    "phases": "phase 1 (tasks ②+③) trains G_LH against D_LH for `phase1_iterations`; "
-              "phase 2 (tasks ①+③) freezes G_LH and trains G_A against the same D_LH",
+    "phases": "phase 1 (tasks ②+③) trains G_LH against D_LH for a fixed `phase1_iterations` "
+              "(the paper: 'until no significant improvement'; the chapter shows its curve); "
+              "phase 2 (tasks ①+③) freezes G_LH and trains G_A against the same D_LH; the "
+              "baseline trains for both phases' steps",
     "low-quality pool": "CTFs at sampling time come from a random low-quality image of the "
                         "pool with a random noise z_m; its class c is the class G_A is asked for",
 }
@@ -213,6 +220,12 @@ class LowToHigh(nn.Module):
         return [self.base * 2 ** (m + 1) for m in range(self.blocks_count)]
 
     def forward(self, low: torch.Tensor, g_low: torch.Tensor, c: torch.Tensor, z: torch.Tensor):
+        image, differences, codes = self.maps(low, g_low, c, z)
+        return image, self.transferring_features(differences, codes)
+
+    def maps(self, low: torch.Tensor, g_low: torch.Tensor, c: torch.Tensor, z: torch.Tensor):
+        """(high-quality image, [H_m] of Eq. (3)/(4), [[γ_{m,2}^c, β_{m,2}^c, one-hot g_L]]):
+        everything of Eq. (2) but its Embed."""
         if low.shape[1] not in (1, self.channels):
             raise ValueError(f"low-quality images have {low.shape[1]} channels; this G_LH "
                              f"takes 1 or {self.channels}")
@@ -222,16 +235,23 @@ class LowToHigh(nn.Module):
         previous = grey(low)  # Eq. (3): block 1 compares with the grey low-quality image
         h = self.stem(low)
         one_hot = F.one_hot(g_low, self.low_classes).to(h.dtype)
-        ctfs = []
-        for m, (block, embed) in enumerate(zip(self.blocks, self.ctf_embed)):
-            h = block(h, c, z[:, m])
-            differences = difference_maps(h, previous, self.domain)
+        differences, codes = [], []
+        for block in self.blocks:
+            h = block(h, c, z[:, len(differences)])
+            differences.append(difference_maps(h, previous, self.domain))
             gain, bias = block.bn2.scale_shift(c)
-            code = embed(torch.cat([gain, bias, one_hot], 1).to(h.dtype))
-            code = code[:, :, None, None].expand(-1, -1, h.shape[-2], h.shape[-1])
-            ctfs.append(torch.cat([differences, code], 1))
+            codes.append(torch.cat([gain, bias, one_hot], 1))
             previous = h
-        return torch.tanh(self.output(h)), ctfs
+        return torch.tanh(self.output(h)), differences, codes
+
+    def transferring_features(self, differences: list, codes: list) -> list[torch.Tensor]:
+        """CTF_m = [H_m, Embed([γ_{m,2}^c, β_{m,2}^c, one-hot g_L])] of Eq. (2), the
+        embedding broadcast over the block's resolution."""
+        ctfs = []
+        for h, code, embed in zip(differences, codes, self.ctf_embed):
+            code = embed(code.to(h.dtype))[:, :, None, None].expand(-1, -1, h.shape[-2], h.shape[-1])
+            ctfs.append(torch.cat([h, code], 1))
+        return ctfs
 
     def sample_noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         return torch.randn(n, self.blocks_count, self.noise_dim, generator=generator).to(device)
@@ -252,8 +272,8 @@ class CTFGenerator(nn.Module):
         super().__init__()
         self.body, self.cfg = generator, generator.cfg
         self.low_to_high = low_to_high
-        for p in self.low_to_high.parameters():
-            p.requires_grad_(False)
+        for name, p in self.low_to_high.named_parameters():
+            p.requires_grad_(name.startswith("ctf_embed."))  # G_LH frozen, its Embed trains
         self.register_buffer("pool", pool)
         self.register_buffer("pool_labels", pool_labels)
         width = generator.blocks[0][0].conv2.weight.shape[0]
@@ -268,11 +288,13 @@ class CTFGenerator(nn.Module):
         return self
 
     def transferring_features(self, y: torch.Tensor) -> list[torch.Tensor]:
+        """CTF_m for class ``y`` from random pool images: G_LH's maps without gradient
+        (it is frozen), Eq. (2)'s Embed with it (it trains with G_A)."""
         index = torch.randint(len(self.pool), (len(y),), device=self.pool.device)
         z = self.low_to_high.sample_noise(len(y), device=y.device)
         with torch.no_grad():
-            _, ctfs = self.low_to_high(self.pool[index], self.pool_labels[index], y, z)
-        return ctfs
+            _, differences, codes = self.low_to_high.maps(self.pool[index], self.pool_labels[index], y, z)
+        return self.low_to_high.transferring_features(differences, codes)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, ctfs: list[torch.Tensor] | None = None):
         g = self.body
@@ -335,11 +357,14 @@ def self_supervision(donors: torch.Tensor, weight: float, seed: int = 0):
 
 
 def select_low_to_high(sampler: LowToHighSampler, discriminator: nn.Module):
-    """Phase 1 trains G_LH and D_LH."""
-    return list(sampler.low_to_high.parameters()), list(discriminator.parameters())
+    """Phase 1 trains G_LH and D_LH (not Eq. (2)'s Embed: no CTF is used in phase 1)."""
+    trainable = [p for n, p in sampler.low_to_high.named_parameters() if not n.startswith("ctf_embed.")]
+    return trainable, list(discriminator.parameters())
 
 
 def select_conditional(generator: CTFGenerator, discriminator: nn.Module):
-    """Phase 2 trains G_A (its body and the CTF convolutions) and D_LH; G_LH stays frozen."""
-    trainable = [p for n, p in generator.named_parameters() if not n.startswith("low_to_high.")]
+    """Phase 2 trains G_A (its body, the CTF convolutions and Eq. (2)'s Embed, through
+    which the CTFs reach it) and D_LH; the rest of G_LH stays frozen."""
+    trainable = [p for n, p in generator.named_parameters()
+                 if not n.startswith("low_to_high.") or n.startswith("low_to_high.ctf_embed.")]
     return trainable, list(discriminator.parameters())

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from .. import data, planning
 from ..machine import fast_autocast
-from .features import HEADS, class_probabilities, extract_features, feature_network_id
+from .features import HEADS, extract_features, feature_network_id, head_probabilities
 from .scores import (classifier_score, conditional_accuracy, fid_from_features, inception_features,
                      inception_path, kid_from_features, kmmd, real_statistics)
 
@@ -100,9 +100,11 @@ def distances(real: np.ndarray, fake: np.ndarray, fake_features: np.ndarray) -> 
 def score_generator(generator, dataset: str, split: str = "train", classes=None,
                     n: int = 2000, tiny: bool = False, seed: int = 0,
                     head: str | None = None, truncation: float | None = None,
-                    precision: str = "auto") -> dict:
-    """FID, KID, KMMD, classifier score (our feature network) and conditional accuracy;
-    also ``fid_inception`` when clean-fid's Inception weights are on disk.
+                    precision: str = "auto", restrict_head: bool = False,
+                    score_splits: int = 10) -> dict:
+    """FID, KID, KMMD, classifier score (our feature network) and conditional accuracy
+    (:func:`class_scores`); also ``fid_inception`` when clean-fid's Inception weights are
+    on disk.
 
     ``classes`` names the real classes that the sampled classes stand for, in order
     (the generator's classes 0..C-1, or its new classes after an extension); the
@@ -118,18 +120,32 @@ def score_generator(generator, dataset: str, split: str = "train", classes=None,
         inception_real = real_statistics(dataset, split, tiny, names, features="inception")
         result["fid_inception"] = fid_from_features(
             inception_real["features"].astype(np.float64), inception_features(fake))
-    head = head or dataset
-    if labels is not None and names and head not in HEADS:
-        result["classifier"] = f"no classifier head for '{head}': no classifier score or accuracy"
-    elif labels is not None and names:
-        full = data.load(dataset, split, tiny=tiny).classes
-        order = sampled_classes(generator) or list(range(generator.cfg.num_classes))
-        intended = np.array([full.index(names[order.index(int(c))]) for c in labels])
-        probabilities = class_probabilities(fake, head)
-        accuracy = conditional_accuracy(probabilities.argmax(1), intended)
-        result["conditional_accuracy"] = accuracy["mean"]
-        result["classifier_score"] = classifier_score(probabilities)[0]
+    if labels is not None and names:
+        result.update(class_scores(generator, fake_features, labels, dataset, split, tiny, names,
+                                   head or dataset, restrict_head, score_splits))
     return result
+
+
+def class_scores(generator, features: np.ndarray, labels: np.ndarray, dataset: str, split: str,
+                 tiny: bool, names: list, head: str, restrict_head: bool = False,
+                 score_splits: int = 10) -> dict:
+    """Conditional accuracy and classifier score of samples (their ``features``) drawn for ``labels``
+    (standing for the real classes ``names``) under classifier ``head``.
+
+    ``restrict_head`` keeps only the head's outputs of ``names`` (renormalised), so that
+    chance is 1 / len(names) and the classifier score is at most len(names);
+    ``score_splits`` folds of the Inception-Score formula (1: all samples at once)."""
+    if head not in HEADS:
+        return {"classifier": f"no classifier head for '{head}': no classifier score or accuracy"}
+    full = data.load(dataset, split, tiny=tiny).classes
+    order = sampled_classes(generator) or list(range(generator.cfg.num_classes))
+    columns = [full.index(name) for name in names] if restrict_head else list(range(HEADS[head]))
+    intended = np.array([columns.index(full.index(names[order.index(int(c))])) for c in labels])
+    probabilities = head_probabilities(features, head)[:, columns]
+    probabilities /= probabilities.sum(1, keepdims=True)
+    return {"conditional_accuracy": conditional_accuracy(probabilities.argmax(1), intended)["mean"],
+            "classifier_score": classifier_score(probabilities, score_splits)[0],
+            "chance_accuracy": 1 / len(columns)}
 
 
 class _Selection:
@@ -152,9 +168,10 @@ class Scoring(_Selection):
     """How a run is scored: against which real images, with how many samples.
 
     ``selection_samples`` per evaluation during training (z stream
-    ``SELECTION_SEED``) choose the checkpoint; ``final_samples`` on ``SCORING_SEED``
-    then score that checkpoint afresh for the tables (≥ 1,000 in quick, 10,000 in
-    the paper profile).
+    ``SELECTION_SEED``) choose the checkpoint by FID; ``final_samples`` on
+    ``SCORING_SEED`` then score that checkpoint afresh for the tables (≥ 1,000 in
+    quick, 10,000 in the paper profile).  Conditional samples also get the class
+    scores of :func:`class_scores` at every evaluation (a curve, never a choice).
     """
 
     dataset: str
@@ -164,16 +181,35 @@ class Scoring(_Selection):
     selection_samples: int = 300
     final_samples: int = 1000
     truncation: float | None = None
+    restrict_head: bool = False  # the classifier's head cut to ``classes``
+    score_splits: int = 10  # folds of the classifier score (1: none)
 
     def reference(self) -> np.ndarray:
         names = list(self.classes) if self.classes else None
         return real_statistics(self.dataset, self.split, self.tiny, names)["features"].astype(np.float64)
 
+    def evaluator(self):
+        real = self.reference()
+
+        def evaluate(generator, iteration):
+            fake, labels, features = sample_features(generator, self.selection_samples,
+                                                     SELECTION_SEED, self.truncation)
+            result = distances(real, fake, features)
+            if labels is None or self.dataset not in HEADS:
+                return result
+            names = list(self.classes or generator.cfg.class_names or [])
+            return {**result, **(class_scores(generator, features, labels, self.dataset, self.split,
+                                              self.tiny, names, self.dataset, self.restrict_head,
+                                              self.score_splits) if names else {})}
+
+        return evaluate
+
     def final(self, generator) -> dict:
         """The reported score of the chosen checkpoint: fresh samples, another z stream."""
         return score_generator(generator, self.dataset, self.split, self.classes,
                                n=self.final_samples, tiny=self.tiny, seed=SCORING_SEED,
-                               truncation=self.truncation)
+                               truncation=self.truncation, restrict_head=self.restrict_head,
+                               score_splits=self.score_splits)
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,17 @@ def extract_features(images, model: FeatureNetwork | None = None, batch_size: in
 
 
 @torch.no_grad()
+def head_probabilities(features: np.ndarray, head: str, model: FeatureNetwork | None = None) -> np.ndarray:
+    """The classifier ``head``'s probabilities from features of :func:`extract_features`
+    (the heads are linear on them, so no image passes the network twice)."""
+    if head not in HEADS:
+        raise KeyError(f"no classifier head '{head}'; valid: {', '.join(HEADS)}")
+    linear = (model or load_feature_network()).heads[head]
+    logits = torch.from_numpy(features) @ linear.weight.double().T + linear.bias.double()
+    return torch.softmax(logits, 1).numpy()
+
+
+@torch.no_grad()
 def class_probabilities(images, head: str, model: FeatureNetwork | None = None,
                         batch_size: int = 500, device="cpu") -> np.ndarray:
     if head not in HEADS:
