@@ -134,8 +134,10 @@ def stage(profile: str, executed: Path, top: Path) -> Path:
             shutil.copy2(executed / f"{page}.ipynb", staging / f"{page}.ipynb")
         else:
             shutil.copy2(source, staging / f"{page}.md")
-    for asset in (top / "book").rglob("*"):
-        if asset.is_file() and asset.suffix in {".png", ".svg", ".jpg", ".css"}:
+    assets = [a for a in (top / "book").rglob("*") if a.suffix in {".png", ".svg", ".jpg", ".css"}]
+    sources = list((top / "cgt").rglob("*.py"))  # what the chapters' literalinclude shows
+    for asset in assets + sources:
+        if asset.is_file():
             (staging / asset.relative_to(top)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(asset, staging / asset.relative_to(top))
     return staging
