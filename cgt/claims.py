@@ -163,6 +163,21 @@ def seeds_for_equivalence(claim: Claim, a: Mapping, b: Mapping, limit: int = 100
                 None)
 
 
+def seeds_for_superiority(claim: Claim, a: Mapping, b: Mapping, limit: int = 1000) -> int | None:
+    """How many paired seeds superiority ``claim`` would need for its 95 % interval of
+    A − B to exclude 0, if the mean and spread of the differences stayed as measured
+    (None with fewer than two seeds, no difference at all, or beyond ``limit``)."""
+    seeds, va, vb, failed = _paired(claim, a, b)
+    if claim.kind != "superiority" or failed or len(seeds) < 2:
+        return None
+    difference = va - vb
+    mean, spread = abs(difference.mean()), difference.std(ddof=1)
+    if mean == 0:
+        return None
+    return next((n for n in range(2, limit + 1)
+                 if stats.t.ppf(0.5 + LEVEL / 2, n - 1) * spread / math.sqrt(n) < mean), None)
+
+
 def _paired(claim: Claim, a: Mapping, b: Mapping) -> tuple[list, np.ndarray, np.ndarray, str]:
     """Seeds and aligned values; a reason string when the arms are not paired or an arm
     failed somewhere."""

@@ -65,12 +65,20 @@ def ctf_steps(profile, s):
 
 def cgantransfer_steps(profile, s):
     c = cgantransfer
-    steps = [(name, lambda f=f: f(profile, s, progress=False))
-             for name, f in (("Table 1 (left)", c.main_grid), ("Table 2", c.ablations),
-                             ("Table 1 (right)", c.cross_dataset), ("Table 3", c.finetuning))]
+    rates = {}  # the tuning step's choice, which every later step trains at
+
+    def tune():
+        rates.update(c.chosen_rates(c.tune_rates(profile, s, progress=False)))
+
+    steps = [("learning rates", tune),
+             ("Table 1 (left)", lambda: c.main_grid(profile, s, rates, progress=False)),
+             ("Table 1 (right)", lambda: c.cross_dataset(profile, s, rates, progress=False)),
+             ("Table 2", lambda: (c.components(profile, s, rates["cgantransfer"], progress=False),
+                                  c.ablation_picture(profile, s, rates["cgantransfer"], progress=False))),
+             ("Table 3", lambda: c.finetuning(profile, s, rates["cgantransfer"], progress=False))]
     if profile == "paper":  # as the chapter: the real-data tables belong to the paper profile
-        steps += [("CIFAR-100", lambda: c.cifar100_grid(profile, s, progress=False)),
-                  ("Places365", lambda: c.places365_cross(profile, s, progress=False))]
+        steps += [("CIFAR-100", lambda: c.cifar100_grid(profile, s, rates, progress=False)),
+                  ("Places365", lambda: c.places365_cross(profile, s, rates, progress=False))]
     return steps
 
 

@@ -156,6 +156,20 @@ def test_independent_rows_start_at_the_identity_and_keep_old_classes():
     assert torch.allclose(wider.eval().features(x), discriminator.eval().features(x))
 
 
+def test_the_mean_start_control_starts_where_cgantransfer_starts_but_moves_independently():
+    source = small_pair()[0]
+    labels = [4, 5, 4, 5]  # the new classes
+    ours = kt.extend_with_transfer(source, NEW)
+    control = extend_independent(source, NEW, start="mean")
+    identity = outputs(extend_independent(source, NEW), labels)
+    # a test that can fail: the mean start differs from BSA's identity start
+    assert torch.allclose(outputs(control, labels), outputs(ours, labels), atol=1e-5)
+    assert not torch.allclose(outputs(control, labels), identity, atol=1e-3)
+    assert all(isinstance(layer.new_gain.weight, torch.nn.Parameter) for layer in control.extended_layers)
+    with pytest.raises(ValueError, match="unknown start point"):
+        extend_independent(source, NEW, start="median")
+
+
 @pytest.mark.parametrize("tunable_prior", [True, False])
 def test_fine_tuning_never_trains_a_prior_copy_or_old_class_tables(tunable_prior):
     source = small_pair()[0]
@@ -212,3 +226,18 @@ def test_a_transfer_run_is_recorded_reloadable_and_skipped_when_complete(tmp_pat
     assert again.started == record.started  # the complete record was reused, not rerun
     with pytest.raises(ValueError, match="unknown method"):
         run_transfer("magic", task, config, profile="smoke", eval_samples=32, score_samples=32)
+
+
+def test_table3s_control_trains_the_bn_stage_of_a_copy_and_fine_tuning_the_body():
+    from cgt.methods.runner import TransferTask, build
+
+    task = TransferTask("fashion8-16", "fashion_mnist", ("shirt",), shots=4, seed=0, tiny=True)
+    start = build("cgantransfer", task)[0]
+    control, d, select, _, _ = build("bn-continued", task, start=start)
+    tuned, _, select_tuned, _, _ = build("finetune", task, start=start)
+    trained = {id(p) for p in select(control, d)[0]}
+    assert control is not start and trained == {id(p) for p in control.rows_parameters()}
+    assert not trained & {id(p) for p in control.body_parameters()}
+    assert {id(p) for p in tuned.body_parameters()} <= {id(p) for p in select_tuned(tuned, d)[0]}
+    with pytest.raises(ValueError, match="bn-continued continues a trained"):
+        build("bn-continued", task)

@@ -11,51 +11,63 @@ def _history(fids, every=10):
     return [{"iteration": every * (i + 1), "fid": f, "wall_time_s": float(i)} for i, f in enumerate(fids)]
 
 
-def _transfer_rows(method, fids_by_seed, histories=None):
+def _transfer_rows(method, fids_by_seed, histories=None, **extra):
     return [{"method": method, "setting": "2/25", "dataset": "fashion_mnist", "seed": seed,
-             "fid": fid, "selection_fid": fid, "best_iteration": 50.0,
-             "history": (histories or {}).get(seed, _history([fid + 5, fid]))}
+             "fid": fid, "selection_fid": fid, "start_fid": 99.0, "best_iteration": 40.0,
+             "history": (histories or {}).get(seed, _history([fid + 5, fid])), **extra}
             for seed, fid in fids_by_seed.items()]
 
 
-def test_cgantransfer_claims_pair_by_seed_and_never_reward_a_failed_full_model():
-    seeds = range(5)
-    ours = {s: 50.0 + s for s in seeds}
-    bsa_fid = {s: 50.5 + s for s in seeds}  # within the ±10 % margin at every seed
-    # ours reaches BSA's best at iteration 10; BSA's best is at 40 of 50 (not censored)
-    grid = pd.DataFrame(
-        _transfer_rows("cgantransfer", ours, {s: _history([f, f, f, f, f]) for s, f in ours.items()})
-        + [{**r, "best_iteration": 40.0} for r in _transfer_rows(
-            "bsa", bsa_fid, {s: _history([f + 9, f + 6, f + 3, f, f + 1]) for s, f in bsa_fid.items()})])
+KT_SIZES = {"focus": [2, 25], "source": "fashion8-16", "tiny": False}
+
+
+def _kt_frames(bsa_history, seeds=range(5)):
+    """Ours, BSA (selection FID 50: target 55) and the mean-start control at seeds 0-2."""
+    ours = {s: 50.0 + s / 10 for s in seeds}
+    return pd.DataFrame(
+        _transfer_rows("cgantransfer", ours, {s: _history([54, 50, 50, 50, 50]) for s in seeds})
+        + _transfer_rows("bsa", {s: 50.5 + s / 10 for s in seeds}, {s: bsa_history for s in seeds})
+        + _transfer_rows("bsa-mean", {s: 52.0 for s in seeds if s < 3},
+                         {s: _history([60, 54, 52, 52, 52]) for s in seeds if s < 3}))
+
+
+def test_cgantransfer_claims_pair_by_seed_race_to_one_target_and_never_reward_a_failed_arm():
+    grid = _kt_frames(_history([70, 60, 54, 50, 51]))  # BSA's best (50) at 40 of 50
+    for row in grid.itertuples():
+        if row.method == "bsa":
+            grid.at[row.Index, "selection_fid"] = 50.0
     cross = pd.DataFrame(_transfer_rows("cgantransfer", {0: 70.0}) + _transfer_rows("bsa", {0: 80.0}))
-    tuned = pd.DataFrame(_transfer_rows("cgantransfer", {0: 70.0}) + _transfer_rows("finetune", {0: 65.0}))
-    ablation = pd.DataFrame([{"row": r, "fid": np.nan if r == 8 else 60.0 + r, "seed": 0}
-                             for r in cgantransfer.ABLATIONS])
-    rows = cgantransfer.claims(grid, ablation, cross, tuned, drift=0.0)
-    verdicts = [r.verdict for r in rows]
-    assert verdicts[0] == "supported" and rows[0].seeds == 5  # equivalence, TOST
-    assert verdicts[1] == "supported" and rows[1].estimate == pytest.approx(4.0)  # 40 / 10 its
-    assert verdicts[2] == verdicts[4] == "inconclusive"  # one seed: no interval
-    assert verdicts[3] == "untestable" and "full model" in rows[3].reason  # was rank 1 → ✓
-    assert verdicts[5] == "supported"
+    parts = pd.DataFrame(_transfer_rows("cgantransfer", {0: np.nan, 1: 50.0, 2: 51.0}, component="full model")
+                         + [r for i, c in enumerate(cgantransfer.COMPONENTS) for r in _transfer_rows(
+                             "cgantransfer", {0: 60.0, 1: 61.0, 2: 63.0}, component=f"without {c}")])
+    tuned = pd.DataFrame(_transfer_rows("finetune", {0: 65.0}) + _transfer_rows("bn-continued", {0: 66.0}))
+    rows = cgantransfer.claims(grid, cross, parts, tuned, 0.0, KT_SIZES)
+    assert len(rows) == 7 + len(cgantransfer.COMPONENTS)
+    quality, speed, mechanism, cross_quality, cross_speed = rows[:5]
+    assert quality.verdict == "supported" and quality.seeds == 5  # equivalence, TOST
+    # target 55: BSA reaches it at 30, ours at 10, the control at 20 (control seeds only)
+    assert speed.verdict == "supported" and speed.estimate == pytest.approx(3.0)
+    assert mechanism.verdict == "supported" and mechanism.seeds == 3
+    assert mechanism.estimate == pytest.approx(2.0)
+    assert cross_quality.verdict == cross_speed.verdict == "inconclusive"  # one seed: no interval
+    for row in rows[5:5 + len(cgantransfer.COMPONENTS)]:  # the full model failed at seed 0
+        assert row.verdict == "untestable" and "full model failed" in row.reason
+    assert rows[-2].verdict == "inconclusive" and rows[-1].verdict == "supported"
+    resolve = cgantransfer.seeds_to_resolve(cgantransfer.comparisons(grid, cross, parts, tuned, KT_SIZES))
+    assert resolve["seeds run"].tolist()[:2] == [5, 1] and resolve["seeds needed"].isna().iloc[1]
 
 
-def test_cgantransfer_speed_censors_ours_when_it_never_reaches_bsa_and_counts_bsa_improving():
-    seeds = range(3)
-    ours = {s: 50.0 + s for s in seeds}
-    bsa_fid = {s: f - 1 for s, f in ours.items()}  # BSA ends better: ours never reaches it
-    grid = pd.DataFrame(
-        _transfer_rows("cgantransfer", ours, {s: _history([f + 1, f + 1, f, f, f]) for s, f in ours.items()})
-        # BSA's best is its last evaluation (50): it had not stopped improving
-        + [{**r, "best_iteration": 50.0} for r in _transfer_rows(
-            "bsa", bsa_fid, {s: _history([f + 4, f + 3, f + 2, f + 1, f]) for s, f in bsa_fid.items()})])
-    empty = pd.DataFrame(columns=["method", "setting", "dataset", "seed", "fid"])
-    ablation = pd.DataFrame([{"row": r, "fid": 60.0 + r, "seed": 0} for r in cgantransfer.ABLATIONS])
-    speed = cgantransfer.claims(grid, ablation, empty, empty, drift=0.0)[1]
-    assert "3 of ours, 0 of BSA runs censored" in speed.ours and "improving at its end in 3 of 3" in speed.claim
-    # BSA took 50, ours more than 50: the speed-up is at most 1×, so never supported
-    assert speed.verdict == "inconclusive" and "censored runs leave it open" in speed.reason
-    assert speed.interval[1] == pytest.approx(1.0)
+def test_cgantransfer_race_needs_bsa_converged_and_censors_an_arm_that_never_arrives():
+    grid = _kt_frames(_history([70, 60, 54, 52, 50]))  # BSA's best at its last evaluation
+    grid = grid[grid.method != "bsa-mean"].assign(best_iteration=50.0)
+    empty = pd.DataFrame(columns=["method", "setting", "dataset", "seed", "fid", "component"])
+    rows = cgantransfer.claims(grid, empty, empty, empty, 0.0, KT_SIZES)
+    assert rows[1].verdict == "untestable" and "still improving at its end in 5 of 5" in rows[1].reason
+    assert rows[2].verdict == "untestable" and rows[2].values["mean-start control"] == {}  # none ran
+    races = cgantransfer.race(grid.assign(history=[_history([90, 80]) if m == "cgantransfer" else h
+                                                   for m, h in zip(grid.method, grid.history)]))
+    assert races["cgantransfer reaches at"].isna().all()  # censored, at its length 20
+    assert (races["cgantransfer length"] == 20).all() and (races["bsa reaches at"] == 30).all()
 
 
 def test_bsa_claims_compare_with_the_strongest_method_and_check_exact_properties():
@@ -110,3 +122,10 @@ def test_ctf_claims_are_untestable_while_the_generator_ignores_its_classes():
     skipped = ctf.claims(close, None, None, PILOT)
     assert skipped[1].verdict == "untestable" and "reached 0.50 at step 600" in skipped[1].reason
     assert skipped[3].verdict == "untestable" and "paper profile" in skipped[3].reason
+
+
+def test_each_bn_stage_arm_keeps_its_rate_of_lowest_fresh_fid_ties_to_the_smaller():
+    tuning = pd.DataFrame({"method": ["bsa", "bsa", "cgantransfer", "cgantransfer", "bsa-mean", "bsa-mean"],
+                           "lr": [3e-3, 1e-2, 3e-3, 1e-2, 3e-3, 1e-2],
+                           "fid": [400.0, 120.0, 110.0, 800.0, np.nan, np.nan]})
+    assert cgantransfer.chosen_rates(tuning) == {"bsa": 1e-2, "cgantransfer": 3e-3, "bsa-mean": 3e-3}

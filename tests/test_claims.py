@@ -164,3 +164,15 @@ def test_seeds_for_equivalence_grow_with_the_spread_and_vanish_outside_the_margi
     reach = lambda n: abs(ratios.mean()) + stats.t.ppf(0.95, n - 1) * ratios.std(ddof=1) / np.sqrt(n)  # noqa: E731
     assert reach(loose) < np.log(1.1) <= reach(loose - 1)
     assert claims.seeds_for_equivalence(claim, {s: 4.0 for s in b}, b) is None  # mean outside
+
+
+def test_seeds_for_superiority_name_the_count_whose_interval_first_excludes_zero():
+    claim = claims.Claim("x", "cgantransfer-cross", "t", "superiority", "FID", ("a", "b"))
+    b = {s: 80.0 for s in range(3)}
+    differences = np.array([-4.0, 1.0, -6.0])
+    a = {s: 80.0 + d for s, d in zip(b, differences)}
+    n = claims.seeds_for_superiority(claim, a, b)
+    half = lambda k: stats.t.ppf(0.975, k - 1) * differences.std(ddof=1) / np.sqrt(k)  # noqa: E731
+    assert n is not None and half(n) < abs(differences.mean()) <= half(n - 1)
+    assert claims.seeds_for_superiority(claim, b, b) is None  # no difference to find
+    assert claims.seeds_for_superiority(claim, {0: 70.0}, {0: 80.0}) is None  # one seed

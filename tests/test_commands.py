@@ -35,7 +35,7 @@ def test_sample_keeps_an_existing_file_unless_forced(tmp_path):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["nosuch"], "neither a source model \\(animals, emoji-objects, fashion8\\)"),
+    (["nosuch"], "neither a source model \\(animals, emoji-objects, fashion8, fashion8-16\\)"),
     (["fashion8", "--class", "cat"], "no class 'cat' in this model; its classes: t-shirt"),
     (["fashion8", "-n", "0"], "at least 1"),
 ])

@@ -216,13 +216,25 @@ def rows_and_discriminator(generator: ExtendedGenerator, discriminator: nn.Modul
     return generator.rows_parameters(), list(discriminator.parameters())
 
 
+START_POINTS = ("identity", "mean")
+
+
 def extend_independent(generator: Generator, new_class_names: list[str],
-                       frozen_body: bool = True) -> ExtendedGenerator:
-    """BSA-style class extension: an independent scale/shift per new class and layer."""
+                       frozen_body: bool = True, start: str = "identity") -> ExtendedGenerator:
+    """BSA-style class extension: an independent scale/shift per new class and layer.
+
+    ``start="identity"`` begins every new class at scale 1, shift 0 (BSA); ``"mean"``
+    at the mean of the old classes' rows, the function cGANTransfer starts from with
+    its scores at 1/N (the start-point control of the cGANTransfer chapter)."""
+    if start not in START_POINTS:
+        raise ValueError(f"unknown start point {start!r}; valid: {', '.join(START_POINTS)}")
     count = len(new_class_names)
 
     def make_rows(layer_index, bn, old_gain, old_bias):
-        return IndependentRows(count, old_gain.shape[1]), IndependentRows(count, old_gain.shape[1])
+        if start == "identity":
+            return IndependentRows(count, old_gain.shape[1]), IndependentRows(count, old_gain.shape[1])
+        return tuple(IndependentRows(count, old.shape[1], old.mean(0).expand(count, -1))
+                     for old in (old_gain, old_bias))
 
     return ExtendedGenerator(generator, new_class_names, make_rows, frozen_body)
 

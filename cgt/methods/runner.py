@@ -10,6 +10,7 @@ fresh score (:class:`cgt.metrics.Scoring`).
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import asdict, dataclass, replace
 
@@ -25,15 +26,20 @@ from . import bsa
 from . import cgantransfer as kt
 from .extension import extend_discriminator, extend_independent, rows_and_discriminator
 
-METHODS = ("scratch", "transfergan", "transfergan-ss", "bsa", "cgantransfer", "finetune")
+METHODS = ("scratch", "transfergan", "transfergan-ss", "bsa", "bsa-mean", "cgantransfer", "finetune",
+           "bn-continued")
+CONTINUING = ("finetune", "bn-continued")  # the methods that go on from a trained cGANTransfer run
 DESCRIPTIONS = {
     "scratch": "a fresh G and D trained on the target images only",
     "transfergan": "TransferGAN: every weight of the pretrained G and D fine-tuned, new class rows added",
     "transfergan-ss": "TransferGAN (scale and shift): frozen G and D, adversarially trained "
                       "scale/shift in both (BSA's Fig. 4 baseline)",
     "bsa": "BSA-style class extension: frozen G, an independent scale/shift per new class and layer",
+    "bsa-mean": "the start-point control: BSA-style rows that start at the mean old class, "
+                "where cGANTransfer starts",
     "cgantransfer": "cGANTransfer: frozen G, new classes as learned combinations of old ones (Eq. 5–7)",
     "finetune": "Table 3: after cGANTransfer, scores and prior frozen, residuals and G's body tuned",
+    "bn-continued": "Table 3's control: after cGANTransfer, the BN stage alone trains on for as long",
 }
 
 
@@ -70,7 +76,8 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
           start: Generator | None = None):
     """(G, D, select_parameters, regulariser, label offset) of ``method`` on ``task``.
 
-    ``start`` is the trained cGANTransfer generator that ``finetune`` continues from.
+    ``start`` is the trained cGANTransfer generator that ``finetune`` and ``bn-continued``
+    continue from (each with a fresh copy of the source's D).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}'; valid: {', '.join(METHODS)}")
@@ -85,8 +92,9 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
     if method == "transfergan":
         generator = extend_independent(source_g, new, frozen_body=False)
         return generator, discriminator, all_parameters, None, offset
-    if method == "bsa":
-        generator = extend_independent(source_g, new, frozen_body=True)
+    if method in ("bsa", "bsa-mean"):
+        generator = extend_independent(source_g, new, frozen_body=True,
+                                       start="identity" if method == "bsa" else "mean")
         return generator, discriminator, rows_and_discriminator, None, offset
     if method == "transfergan-ss":
         generator = extend_independent(source_g, new, frozen_body=True)
@@ -96,7 +104,10 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
         generator = kt.extend_with_transfer(source_g, new, transfer or kt.TransferConfig())
         return generator, discriminator, kt.bn_stage_parameters, kt.transfer_penalty, offset
     if start is None:
-        raise ValueError("finetune continues a trained cGANTransfer generator: pass start=")
+        raise ValueError(f"{method} continues a trained cGANTransfer generator: pass start=")
+    if method == "bn-continued":
+        return (copy.deepcopy(start), discriminator, kt.bn_stage_parameters, kt.transfer_penalty,
+                offset)
     return kt.finetune_stage(start), discriminator, kt.finetune_parameters, kt.transfer_penalty, offset
 
 
@@ -121,7 +132,7 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
                  images: data.ImageSet | None = None, scoring: Scoring | None = None,
                  home=None) -> RunRecord:
     """Train one cell and return its run record (metrics: score, best, history,
-    trainable counts).  ``finetune`` continues the finished run ``start_run``.
+    trainable counts).  ``finetune`` and ``bn-continued`` continue the finished run ``start_run``.
 
     ``images`` (labels 0..M-1 for ``task.classes``) replace the task's k-shot draw of
     its dataset; they are then also what the run is scored against
@@ -134,7 +145,7 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
         transfer = kt.TransferConfig(**start_record["config"]["transfer"])
     config = {"method": method, "task": asdict(task), "train": asdict(replace(train, seed=task.seed)),
               "transfer": (transfer or kt.TransferConfig()).to_dict()
-              if method in ("cgantransfer", "finetune") else None,
+              if method in ("cgantransfer", *CONTINUING) else None,
               "start_run": start_run,
               "start_key": start_record["key"] if start_record else None,
               "source": source_fingerprint(task.source)}
@@ -168,7 +179,7 @@ def build_generator(config: dict) -> Generator:
     loads ``best.pt`` into); fine-tuning runs rebuild their start's architecture."""
     task = TransferTask(**{**config["task"], "classes": tuple(config["task"]["classes"])})
     transfer = kt.TransferConfig(**config["transfer"]) if config["transfer"] else None
-    start = build("cgantransfer", task, transfer)[0] if config["method"] == "finetune" else None
+    start = build("cgantransfer", task, transfer)[0] if config["method"] in CONTINUING else None
     return build(config["method"], task, transfer, start)[0]
 
 
