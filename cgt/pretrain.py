@@ -44,7 +44,7 @@ RECIPES = {
                        "'pretrained on old classes')", iterations=5000),
     "fashion8-16": Recipe("fashion_mnist", tuple(splits.CGANTRANSFER["source_classes"]),
                           "fashion8 at half the width (ch 16): the cGANTransfer chapter's quick "
-                          "source, ~4x cheaper a step on a CPU", iterations=5000, ch=16),
+                          "source", iterations=5000, ch=16),
     "animals": Recipe("animal_shape", tuple(data.embedded.ANIMAL_CLASSES),
                       "class-conditional, 10 Animal-Shape classes (a second grey source domain)"),
     "emoji-objects": Recipe("emoji", tuple(EMOJI_NON_FACE_GROUPS),

@@ -241,3 +241,13 @@ def test_table3s_control_trains_the_bn_stage_of_a_copy_and_fine_tuning_the_body(
     assert {id(p) for p in tuned.body_parameters()} <= {id(p) for p in select_tuned(tuned, d)[0]}
     with pytest.raises(ValueError, match="bn-continued continues a trained"):
         build("bn-continued", task)
+
+
+def test_a_runs_initialisation_does_not_depend_on_whether_the_source_was_loaded_before():
+    from cgt.methods.runner import TransferTask, build, shipped_source
+
+    task = TransferTask("fashion8-16", "fashion_mnist", ("shirt",), shots=4, seed=3, tiny=True)
+    shipped_source.cache_clear()
+    first = build("bsa", task)[1].state_dict()  # this call loads the source
+    again = build("bsa", task)[1].state_dict()  # this one finds it loaded
+    assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)

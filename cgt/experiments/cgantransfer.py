@@ -82,7 +82,7 @@ def train_config(method: str, sizes, lr: float | None = None) -> TrainConfig:
     ``lr_rows`` by default, what the command line uses), whole networks at ``lr_weights``."""
     rows_only = method in (*BN_ARMS, "bn-continued")
     return TrainConfig(iterations=sizes["iterations"], batch_size=sizes["batch_size"],
-                       lr_g=(lr or sizes["lr_rows"]) if rows_only else sizes["lr_weights"],
+                       lr_g=(sizes["lr_rows"] if lr is None else lr) if rows_only else sizes["lr_weights"],
                        lr_d=sizes["lr_d"], betas=(0.0, 0.999), adam_eps=1e-8, d_steps=1,
                        eval_every=sizes["eval_every"])
 
@@ -114,7 +114,7 @@ def _row(method: str, task: TransferTask, record: RunRecord, **extra) -> dict:
             "fid": score.get("fid", np.nan), "kid": score.get("kid", np.nan),
             "kid_std": score.get("kid_std", np.nan), "kmmd": score.get("kmmd", np.nan),
             "selection_fid": best.get("fid", np.nan) if score else np.nan,
-            "start_fid": history[0]["fid"] if history else np.nan,
+            "start_fid": history[0]["fid"] if history and history[0]["iteration"] == 0 else np.nan,
             "best_iteration": best.get("iteration", np.nan),
             "best_wall_s": best.get("wall_time_s", np.nan), "status": status,
             "lr": record.config["train"]["lr_g"],
@@ -443,8 +443,8 @@ def comparisons(grid: pd.DataFrame, cross: pd.DataFrame | None, parts: pd.DataFr
                 tuned: pd.DataFrame | None, sizes) -> list[tuple]:
     """The quality claims as (claim, arm A's fresh FIDs, arm B's, preconditions), paired by unit."""
     focus = focus_runs(grid, sizes)
-    pairs = [(_claim("cgantransfer-quality", f"Ours reaches BSA's FID at {focus_task(0, sizes).label()} "
-                     f"(equivalent within ±{QUALITY_MARGIN:.0%})", "equivalence", margin=QUALITY_MARGIN),
+    pairs = [(_claim("cgantransfer-quality", f"Ours is as good as BSA at {focus_task(0, sizes).label()} "
+                     f"(FID equivalent within ±{QUALITY_MARGIN:.0%})", "equivalence", margin=QUALITY_MARGIN),
               _by_unit(focus, "cgantransfer"), _by_unit(focus, "bsa"), []),
              (_claim("cgantransfer-cross", "On another dataset ours beats BSA in FID", "superiority"),
               _by_unit(cross, "cgantransfer"), _by_unit(cross, "bsa"), _ran(cross, "Table 1 (right)"))]
@@ -478,7 +478,8 @@ def claims(grid: pd.DataFrame, cross: pd.DataFrame | None, parts: pd.DataFrame,
     rows = [_judge(*pairs[0])]
     rows.append(protocol.speed(
         _claim("cgantransfer-speed", f"Ours reaches the target (BSA's best FID × {TARGET_SLACK:g}) "
-               "in fewer iterations than BSA", "speed", metric="iterations"),
+               "in fewer iterations than BSA (any speed-up; the paper's factor is not tested)",
+               "speed", metric="iterations"),
         *_race_evidence(races, "cgantransfer", "bsa"), [_converged(races)]))
     rows.append(protocol.speed(
         _claim("cgantransfer-speed-mechanism", "Ours reaches it in fewer iterations than BSA-style "
@@ -529,7 +530,7 @@ def cifar100_grid(profile: str, sizes, rates: dict, progress: bool = True) -> pd
         for shots in planning.repeats(splits.CGANTRANSFER_CIFAR100["shots"]):
             for seed in sizes["seeds"]:
                 task = TransferTask("cifar100-80", "cifar100", tuple(targets[:count]), shots, seed)
-                for method in ("scratch", "transfergan", "bsa", "cgantransfer"):
+                for method in grid_methods((count, shots), seed, sizes):  # no control: not the focus
                     rows.append(_row(method, task, run(method, task, sizes, profile,
                                                        lr=rates.get(method), progress=progress)))
     return pd.DataFrame(rows)

@@ -81,8 +81,10 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
     """
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}'; valid: {', '.join(METHODS)}")
-    torch.manual_seed(task.seed)
+    # loaded before seeding: the first load builds modules (drawing from the global RNG), and
+    # a run's initialisation must not depend on whether an earlier run loaded the source
     source_g, source_d = shipped_source(task.source)  # the extension functions copy what they change
+    torch.manual_seed(task.seed)
     new = list(task.classes)
     if method == "scratch":
         cfg = GANConfig(**{**source_g.cfg.to_dict(), "num_classes": len(new), "class_names": new})
