@@ -142,8 +142,13 @@ def _run() -> Planned:
 
 
 def repeats(values):
-    """``values`` (a list of seeds, settings or sizes), or in a dry run its first entry."""
-    return list(values)[:1] if _session is not None and _session.dry_run else values
+    """``values`` (a list of seeds, settings or sizes, or a dict of such lists), or in a dry
+    run its first entry (of each list)."""
+    if _session is None or not _session.dry_run:
+        return values
+    if isinstance(values, dict):
+        return {k: repeats(v) for k, v in values.items()}
+    return list(values)[:1]
 
 
 def clip_sizes(chapter_sizes: dict) -> dict:

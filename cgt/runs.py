@@ -32,7 +32,7 @@ import torch
 from . import __version__, atomic, paths, planning
 from .checkpoints import build_from
 from .machine import compute_kind, device_description, pick_device
-from .metrics.evaluate import ImageScoring, Scoring
+from .metrics.evaluate import ImageScoring, Scoring, SplitScoring
 
 
 def git_revision() -> str:
@@ -174,7 +174,7 @@ class RunSpec:
     config: dict
     seed: int | None = None
     builder: str | None = None
-    scoring: Scoring | ImageScoring | None = None
+    scoring: Scoring | ImageScoring | SplitScoring | None = None
     code: tuple = COMPUTING_CODE
     home: str | None = None
 
@@ -224,7 +224,7 @@ def run(spec: RunSpec, work: Callable[[RunRecord, Path], None]) -> RunRecord:
             work(record, folder)
             if spec.scoring is not None:
                 model = rebuild(record.path).to(pick_device())
-                record.metrics["score"] = spec.scoring.final(model)
+                record.metrics["score"] = spec.scoring.final(model, record.metrics.get("best"))
     except DivergenceError:
         if spec.profile == "smoke":
             raise

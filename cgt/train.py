@@ -283,7 +283,7 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
               regulariser: Callable[[nn.Module], torch.Tensor] | None = None,
               d_regulariser: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
               out_dir: str | Path | None = None, record: RunRecord | None = None,
-              progress: bool = True) -> TrainResult:
+              progress: bool = True, select_by: str = "fid") -> TrainResult:
     """Train ``generator`` against ``discriminator`` on ``images`` (N×C×H×W in [-1, 1]).
 
     ``select_parameters(G, D)`` returns the parameter lists that the two optimisers
@@ -291,8 +291,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     generator loss (a method's sparsity or residual penalty); ``d_regulariser(D, real,
     fake)`` one to the discriminator loss (CTF's self-supervision). ``evaluate(G, it)``
     returns metrics at iteration 0 and every ``eval_every`` iterations; the run keeps
-    the G state with the lowest ``"fid"`` (the start included: a run that only got
-    worse keeps where it started).  With ``out_dir`` the loop checkpoints there and
+    the G state with the lowest ``select_by`` metric (the start included: a run that
+    only got worse keeps where it started).  With ``out_dir`` the loop checkpoints there and
     resumes from ``last.pt`` if present.
 
     Launched by ``torchrun``, every process trains on its slice of the global batch
@@ -307,12 +307,13 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
                              planning.planned_iterations(planned), checkpoint_every=0)
         return _train(generator, discriminator, images, labels, config, planned,
                       select_parameters=select_parameters, evaluate=evaluate, regulariser=regulariser,
-                      d_regulariser=d_regulariser, out_dir=out_dir, record=record, progress=progress)
+                      d_regulariser=d_regulariser, out_dir=out_dir, record=record, progress=progress,
+                      select_by=select_by)
 
 
 def _train(generator, discriminator, images, labels, config: TrainConfig, planned, *,
            select_parameters, evaluate, regulariser, d_regulariser, out_dir, record,
-           progress) -> TrainResult:
+           progress, select_by) -> TrainResult:
     out_dir = Path(out_dir) if out_dir else None
     if out_dir is not None:
         check_writable(out_dir)
@@ -351,8 +352,8 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
         generator.train()
         result.history.append(metrics)
         # a collapsed generator (samples that stopped varying) is never the best one
-        if "fid" in metrics and not metrics.get("collapsed") and (
-                result.best is None or metrics["fid"] < result.best["fid"]):
+        if select_by in metrics and not metrics.get("collapsed") and (
+                result.best is None or metrics[select_by] < result.best[select_by]):
             keep_best(metrics)
         if record is not None:
             record.metrics["history"], record.metrics["best"] = result.history, result.best
@@ -382,7 +383,7 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
         if config.checkpoint_every and done % config.checkpoint_every == 0:
             checkpoint(done)
     bar.close()
-    if result.best is None and result.history and "fid" in result.history[-1]:
+    if result.best is None and result.history and select_by in result.history[-1]:
         # every evaluation collapsed: keep the last generator, flagged, so that the run can
         # be shown and is counted as a failure instead of a score
         keep_best(result.history[-1])

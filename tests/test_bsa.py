@@ -1,11 +1,16 @@
 """BSA's adapter and losses (Eq. 3)."""
 
 import itertools
+import json
+import shutil
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
+from cgt import claims as protocol
 from cgt import profiles
 from cgt.experiments import bsa as study
 from cgt.methods import bsa, runner
@@ -138,7 +143,7 @@ def test_calibrated_weights_equalise_layers_and_unknown_networks_are_refused(mon
     with pytest.raises(FileNotFoundError, match="CGT_VGG16"):
         bsa.perceptual_features("vgg16")
     name, cgt_features = bsa.perceptual_features("auto")
-    assert name == "cgt-featnet" and len(cgt_features(images)) == 8
+    assert name.startswith("cgt-percnet-") and len(cgt_features(images)) == 6
 
 
 def test_morphing_blends_from_the_exact_source_to_the_adapted_generator():
@@ -229,7 +234,8 @@ def test_evaluating_does_not_change_what_is_learned():
     assert torch.equal(latents[0], latents[1])
 
 
-def test_every_method_of_a_row_trains_on_the_same_images(monkeypatch):
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_method_of_a_row_trains_on_the_same_images(monkeypatch, seed):
     specs = {}
 
     def capture(spec, work):  # the run layer, stopped before any training
@@ -239,12 +245,120 @@ def test_every_method_of_a_row_trains_on_the_same_images(monkeypatch):
     monkeypatch.setattr(study, "run", capture)
     monkeypatch.setattr(runner, "run", capture)
     sizes = profiles.SIZES["bsa"]["smoke"]
-    t = study.target("lfw", sizes["focus_shots"], sizes)
+    t = study.target("lfw", sizes["focus_shots"], sizes, seed=seed)
     for method in list(study.SUPERVISED) + list(study.ADVERSARIAL):
         study.fit(method, t, sizes, "smoke", progress=False)
     digests = {name: spec.config.get("images") or spec.config["target"]["images"]
                for name, spec in specs.items()}
-    assert len(digests) == 8 and set(digests.values()) == {study.training_set(t).digest()}
-    scored = {(s.dataset, s.classes, s.selection_samples, s.final_samples)
+    expected = study.faces(t).subset(study.training_indices(t)).digest()
+    assert len(digests) == 8 and set(digests.values()) == {expected}
+    scored = {(s.validation, s.test, s.selection_samples, s.final_samples, s.truncations, s.select_by)
               for s in (spec.scoring for spec in specs.values())}
-    assert len(scored) == 1  # against the same images, with the same sample counts
+    assert len(scored) == 1  # chosen and scored on the same splits, samples and thresholds
+
+
+def test_a_seeds_split_is_disjoint_nested_and_its_own():
+    sizes = profiles.SIZES["bsa"]["quick"]
+    small, large = (study.target("lfw", n, sizes, seed=3) for n in (25, 50))
+    parts = study.split(small)
+    everything = np.concatenate([parts["test"], parts["validation"], parts["pool"]])
+    assert sorted(everything) == list(range(len(study.faces(small))))
+    assert (len(parts["test"]), len(parts["validation"])) == (25, 15)
+    assert set(study.training_indices(small)) < set(study.training_indices(large))  # nested
+    assert not set(study.training_indices(large)) & (set(parts["test"]) | set(parts["validation"]))
+    other = study.split(study.target("lfw", 25, sizes, seed=4))
+    assert not np.array_equal(other["test"], parts["test"])
+    assert study.split_counts(large) == {"train": 50, "pool": 60, "validation": 15, "test": 25}
+    with pytest.raises(ValueError, match="pool holds 60"):
+        study.training_indices(study.target("lfw", 61, sizes))
+    with pytest.raises(ValueError, match="leave none"):
+        study.split(study.Target("lfw", 5, "animals", test=60, validation=40))
+
+
+def test_split_scoring_chooses_a_threshold_on_validation_and_reports_it_on_test():
+    sizes = profiles.SIZES["bsa"]["smoke"]
+    t = study.target("lfw", 5, sizes)
+    scoring = study.scoring(t, sizes)
+    adapted = bsa.AdaptedGenerator(small_generator(), 5)
+    metrics = scoring.evaluator()(adapted, 0)
+    assert set(metrics["by_truncation"]) == {"0.5", "1.0", "None"}
+    assert metrics["kid"] == min(metrics["by_truncation"].values())
+    assert metrics["by_truncation"][str(metrics["truncation"])] == metrics["kid"]
+    final = scoring.final(adapted, {"truncation": 0.5})
+    assert final["truncation"] == 0.5 and final["n_real"] == sizes["split"]["test"]
+    assert final["n_fake"] == sizes["score_samples"] and "test split" in final["real"]
+
+
+def _record(history, best, score):
+    return RunRecord("bsa", "r", "smoke", config={}, status="complete",
+                     metrics={"history": history, "best": best, "score": score})
+
+
+def test_collapsed_and_stuck_runs_are_failures_not_scores():
+    good = {"kid": 3.0, "fid": 50.0, "kmmd": 0.2, "collapsed": False, "sample_std": 30.0}
+    history = [{"iteration": 0, "pixel": 0.8}, {"iteration": 100, "pixel": 0.3}]
+    t = study.Target("lfw", 5, "animals")
+    assert study.failure(_record(history, {"iteration": 100}, good)) == ""
+    assert study.row("bsa", t, _record(history, {"iteration": 100}, good))["kid"] == 3.0
+    stuck = _record([{"iteration": 0, "pixel": 0.8}, {"iteration": 100, "pixel": 0.78}],
+                    {"iteration": 100}, good)
+    assert study.failure(stuck).startswith("never left the source")
+    kept_start = _record(history, {"iteration": 0}, good)  # trained, but the start scored best
+    assert study.failure(kept_start) == ""
+    collapsed = _record(history, {"iteration": 100}, {**good, "collapsed": True, "sample_std": 0.4})
+    assert "collapsed" in study.failure(collapsed)
+    row = study.row("bsa", t, collapsed)
+    assert np.isnan(row["kid"]) and np.isnan(row["fid"]) and "collapsed" in row["failure"]
+
+
+def test_a_failed_arm_makes_its_claim_untestable_and_missing_size_runs_say_why():
+    sizes = profiles.SIZES["bsa"]["quick"]
+    frame = pd.DataFrame([{"method": m, "seed": s, "shots": 25, "target": "lfw",
+                           "kid": np.nan if (m, s) == ("bsa", 1) else 1.0 + s}
+                          for m in ("bsa", "transfergan", "update-all") for s in (0, 1, 2)])
+    claim = study._claim("bsa-quality", "x", "superiority", ("BSA", "TransferGAN"))
+    result = protocol.superiority(claim, study.by_seed(frame, "bsa"), study.by_seed(frame, "transfergan"))
+    assert result.verdict == "untestable" and "BSA failed" in result.reason
+    empty = pd.DataFrame([], columns=study.COLUMNS)
+    sweep = pd.DataFrame({"truncation": [0.5, 1.0], "diversity": [1.0, 2.0]})
+    disturbance = {"bsa": {"max_abs_difference": 0.0}}
+    rows = study.claims(frame, empty, empty, sweep, disturbance, sizes)
+    trend = [r for r in rows if "gains on BSA" in r.claim]
+    assert len(trend) == 2 and all(r.verdict == "untestable" and "paper profile" in r.reason
+                                   for r in trend)
+
+
+def test_the_random_source_gets_batch_statistics_of_its_own():
+    generator = study.source_generator("random", seed=0)
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert norms and not generator.training
+    assert all(not torch.allclose(m.running_var, torch.ones_like(m.running_var)) for m in norms)
+
+
+def test_the_perceptual_network_is_shipped_checked_and_not_the_scorer(tmp_path):
+    from cgt.metrics import feature_network_id
+    from cgt.metrics import features as featmod
+    from cgt.metrics import perceptual
+
+    info = json.loads(perceptual.weights_file().with_suffix(".json").read_text())
+    assert "lfw" not in info["test_accuracy"] and "emoji" not in info["test_accuracy"]
+    assert info["test_accuracy"]["fashion_mnist"] > 0.8  # it learned its classes
+    assert perceptual.perceptual_network_id() != feature_network_id()
+    assert bsa.perceptual_choice("percnet") == perceptual.perceptual_network_id()
+    copy = tmp_path / "perceptual_net.pt"
+    shutil.copy(perceptual.weights_file(), copy)
+    shutil.copy(perceptual.weights_file().with_suffix(".json"), tmp_path / "perceptual_net.json")
+    copy.write_bytes(copy.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(RuntimeError, match="train-perceptual"):
+        featmod._load_checked(copy, perceptual.PerceptualNetwork, perceptual.COMMAND)
+
+
+def test_the_stability_rule_takes_the_largest_rate_that_passes_at_every_seed():
+    sizes = profiles.SIZES["bsa"]["smoke"]
+    check = study.stability_check(sizes, [0.1], [100])
+    assert list(check.columns) == ["rate", "seed", "start_l1", "end_l1", "least_spread"]
+    frame = pd.DataFrame({"rate": [0.1, 0.1, 0.03, 0.03], "seed": [0, 1, 0, 1],
+                          "start_l1": [0.8] * 4, "end_l1": [0.2, 0.2, 0.2, 0.2],
+                          "least_spread": [2.0, 20.0, 6.0, 9.0]})
+    assert study.stable_rate(frame) == 0.03  # 0.1 fell under twice the collapse threshold once
+    assert study.stable_rate(frame.assign(end_l1=0.79)) is None  # every run stayed at the source

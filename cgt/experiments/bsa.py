@@ -2,9 +2,11 @@
 
 Targets (``TARGETS``): the scikit-image LFW faces (grey, the FFHQ analogue) adapted
 from the shipped ``animals`` generator, and the Noto face emoji (colour, the anime
-analogue) adapted from ``emoji-objects``, which never saw a face.  Every method
-starts from the same source, sees the first ``shots`` images of the target and is
-scored against *all* target images (the paper compares with the whole dataset).
+analogue) adapted from ``emoji-objects``, which never saw a face.  At each seed a
+target's images are split once (:func:`split`) into a test part, a validation part
+and a training pool; every method and size at that seed trains on the first
+``shots`` images of the same pool, is chosen (checkpoint and truncation) on the
+validation part and is reported on the test part (:class:`~cgt.metrics.SplitScoring`).
 Sizes come from ``cgt.profiles.SIZES["bsa"]``.
 """
 
@@ -22,16 +24,18 @@ from ..data import to_uint8
 from ..checkpoints import source_fingerprint
 from ..methods import bsa
 from ..methods.runner import TransferTask, run_transfer, shipped_source
-from ..metrics import SCORING_SEED, ImageScoring, Scoring, extract_features, fid_from_features, generate, kmmd, real_statistics
-from ..metrics.evaluate import sampled_classes
+from ..metrics import (COLLAPSE_STD, ImageScoring, SplitScoring, extract_features,
+                       fid_from_features, generate, kmmd, real_statistics, spread)
+from ..metrics.evaluate import at_32px, sampled_classes
 from ..nn import Generator
 from ..pretrain import recipe
-from ..runs import COMPUTING_CODE, RunRecord, RunSpec, load_run, run
+from ..runs import COMPUTING_CODE, RunRecord, RunSpec, completed_record, load_run, run
 from ..train import TrainConfig
 
 CHAPTER = "bsa"
 TARGETS = {"lfw": ("lfw", "animals"), "emoji": ("emoji_faces", "emoji-objects")}
 TARGET_CLASS = "face"
+METRIC = "kid"  # chooses on validation and judges on test: unbiased at 15-25 real images
 
 # The same-loss methods (Eq. 3, no discriminator) and the adversarial ones (train_gan).
 SUPERVISED = {"bsa": None, "update-first": "first", "update-last": "last", "update-all": "all",
@@ -51,17 +55,24 @@ DESCRIPTIONS = {
     "transfergan": "the pretrained G and D fine-tuned adversarially (all weights)",
     "transfergan-ss": "the pretrained G and D frozen; their scale/shift trained adversarially",
 }
+# Fixed before the verdict runs: a same-loss run whose pixel L1 at its last evaluation is
+# still above 90 % of the L1 it started from never left the source's output.
+STUCK_SHARE = 0.9
 
 
 @dataclass(frozen=True)
 class Target:
-    """Which images a method learns and which generator it starts from."""
+    """Which images a method learns and which generator it starts from: the first
+    ``shots`` of seed ``seed``'s training pool, after ``test`` and ``validation``
+    images were split off (:func:`split`)."""
 
     target: str
     shots: int
     source: str
     tiny: bool = False
     seed: int = 0
+    test: int = 25
+    validation: int = 15
 
     def __post_init__(self):
         if self.target not in TARGETS:
@@ -77,41 +88,92 @@ class Target:
         return TransferTask(self.source, self.dataset, (TARGET_CLASS,), self.shots, self.seed, self.tiny)
 
 
-def target(name: str, shots: int, sizes, source: str | None = None) -> Target:
-    return Target(name, shots, source or TARGETS[name][1], sizes["tiny"])
+def target(name: str, shots: int, sizes, source: str | None = None, seed: int = 0) -> Target:
+    return Target(name, shots, source or TARGETS[name][1], sizes["tiny"], seed,
+                  sizes["split"]["test"], sizes["split"]["validation"])
+
+
+def faces(t: Target) -> data.ImageSet:
+    return data.select_classes(data.load(t.dataset, "train", tiny=t.tiny), [TARGET_CLASS])
+
+
+def split(t: Target) -> dict[str, np.ndarray]:
+    """Indices into the target's images: ``test`` and ``validation`` parts and the
+    training ``pool``, from one permutation seeded by ``t.seed`` alone, so that every
+    method and every size at that seed shares them (the 25 images lie inside the 50)."""
+    count = len(faces(t))
+    if t.test + t.validation >= count:
+        raise ValueError(f"{t.dataset} has {count} '{TARGET_CLASS}' images: a test split of "
+                         f"{t.test} and a validation split of {t.validation} leave none to train on")
+    order = np.random.default_rng(t.seed).permutation(count)
+    return {"test": order[:t.test], "validation": order[t.test:t.test + t.validation],
+            "pool": order[t.test + t.validation:]}
+
+
+def training_indices(t: Target) -> np.ndarray:
+    """The images a method trains on: the first ``shots`` of the seed's pool."""
+    pool = split(t)["pool"]
+    # named apart from the dataset: a plan must judge the demand against the pool, which the
+    # splits shrink on every variant of the data alike
+    shots = planning.take(f"{t.dataset} training pool", f"'{TARGET_CLASS}' images", t.shots,
+                          len(pool))
+    if shots > len(pool):
+        raise ValueError(f"{t.dataset}'s training pool holds {len(pool)} images after the test "
+                         f"and validation splits; asked for {t.shots}")
+    return pool[:shots]
 
 
 def training_set(t: Target) -> data.ImageSet:
-    """The first ``shots`` images of the target (the official code takes the first 25/50/100):
-    what every method of the chapter, same-loss or adversarial, trains on."""
-    faces = data.select_classes(data.load(t.dataset, "train", tiny=t.tiny), [TARGET_CLASS])
-    shots = planning.take(t.dataset, f"'{TARGET_CLASS}' images", t.shots, len(faces),
-                          data.smallest_class(t.dataset, "train"))
-    if shots > len(faces):
-        raise ValueError(f"{t.dataset} has {len(faces)} '{TARGET_CLASS}' images; asked for {t.shots}")
-    return faces.subset(np.arange(shots))
+    """What every method of the chapter, same-loss or adversarial, trains on."""
+    return faces(t).subset(training_indices(t))
 
 
 def training_images(t: Target) -> torch.Tensor:
     return training_set(t).to_tensor()
 
 
+def split_counts(t: Target) -> dict[str, int]:
+    parts = split(t)
+    return {"train": len(training_indices(t)), "pool": len(parts["pool"]),
+            "validation": len(parts["validation"]), "test": len(parts["test"])}
+
+
+def scoring(t: Target, sizes) -> SplitScoring:
+    """Checkpoint and truncation chosen on the validation split, reported on the test split;
+    the same grid of thresholds for every method."""
+    images, parts = faces(t), split(t)
+    return SplitScoring.of(images.subset(parts["validation"]), images.subset(parts["test"]),
+                           sizes["eval_samples"], sizes["score_samples"],
+                           tuple(sizes["truncation_grid"]), METRIC)
+
+
 def reference_features(t: Target) -> np.ndarray:
-    """Features of every target image: what every BSA-chapter score compares with."""
-    return Scoring(t.dataset, "train", (TARGET_CLASS,), t.tiny).reference()
+    """Features of the test split: what the chapter's figures compare samples with."""
+    return extract_features(at_32px(faces(t).subset(split(t)["test"]).images))
 
 
-def scoring(t: Target, sizes, truncation: float | None = None) -> Scoring:
-    """Samples against *all* target images (the paper compares with the whole dataset)."""
-    return Scoring(t.dataset, "train", (TARGET_CLASS,), t.tiny, sizes["eval_samples"],
-                   sizes["score_samples"], truncation)
+@torch.no_grad()
+def reestimate_batch_norm(generator: Generator, batches: int = 20, batch_size: int = 64,
+                          seed: int = 0) -> Generator:
+    """The running BN statistics of ``generator`` set to its own activations' averages over
+    ``batches`` of N(0, I) inputs (a fresh network's 0/1 would be wrong in eval mode)."""
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches
+    rng = torch.Generator().manual_seed(seed)
+    generator.train()
+    for _ in range(batches):
+        generator(*generator.sample_inputs(batch_size, generator=rng, device="cpu"))
+    return generator.eval()
 
 
 def source_generator(name: str, seed: int = 0) -> Generator:
-    """A shipped source, or ``random``: the animals architecture freshly initialised (Fig. 10)."""
+    """A shipped source, or ``random``: the animals architecture freshly initialised with its
+    BN statistics estimated on its own samples (Fig. 10)."""
     if name == "random":
         torch.manual_seed(seed)
-        return Generator(shipped_source("animals")[0].cfg).eval()
+        return reestimate_batch_norm(Generator(shipped_source("animals")[0].cfg), seed=seed)
     return shipped_source(name)[0]
 
 
@@ -130,24 +192,56 @@ def bsa_config(method: str, shots: int, seed: int, sizes) -> bsa.BSAConfig:
                          warmup=sizes["warmup"], eval_every=sizes["eval_every"], **lambdas)
 
 
+def stability_check(sizes, rates, seeds, name: str = "lfw", progress: bool = False) -> pd.DataFrame:
+    """How the quick learning rate was chosen: BSA at each rate (scale/shift and codes alike)
+    on ``focus_shots`` images of tuning ``seeds`` (no verdict uses them), the samples'
+    spread at ±1 every 50 steps.  The rule, :func:`stable_rate`: the largest rate at which
+    every run keeps its spread at or above twice ``COLLAPSE_STD`` and ends below
+    ``STUCK_SHARE`` of its starting L1."""
+    network, features = bsa.perceptual_features(sizes["perceptual"])
+    rows = []
+    for rate in rates:
+        for seed in seeds:
+            t = target(name, sizes["focus_shots"], sizes, seed=seed)
+            images = training_images(t)
+            trial = {**sizes, "lr_adapters": rate, "lr_latents": rate, "eval_every": 50}
+            model = bsa.AdaptedGenerator(source_generator(t.source), len(images))
+            history = bsa.fit_bsa(
+                model, images, features, bsa.calibrated_weights(features, images),
+                bsa_config("bsa", len(images), seed, trial), progress=progress,
+                evaluate=lambda g, it: spread(generate(g, 200, seed=1, truncation=1.0)[0]))
+            rows.append({"rate": rate, "seed": seed, "start_l1": history[0]["pixel"],
+                         "end_l1": history[-1]["pixel"],
+                         "least_spread": min(h["sample_std"] for h in history)})
+    return pd.DataFrame(rows)
+
+
+def stable_rate(check: pd.DataFrame) -> float | None:
+    """The largest rate of :func:`stability_check` that passed at every seed (None: none did)."""
+    passed = check.assign(ok=(check.least_spread >= 2 * COLLAPSE_STD)
+                          & (check.end_l1 < STUCK_SHARE * check.start_l1)).groupby("rate").ok.all()
+    return max(passed[passed].index, default=None)
+
+
 def fit_supervised(method: str, t: Target, sizes, profile: str, progress: bool = True) -> RunRecord:
     """One run of a same-loss method (ours, update-first/last/all, encoder-generator)
-    on the target's first images, scored against all of them."""
+    on the seed's training images, chosen on validation, scored on test."""
     return adapt_images(method, t.source, training_set(t), sizes, seed=t.seed, profile=profile,
-                        name=run_name(method, t), target=asdict(t),
-                        scoring=scoring(t, sizes, sizes["score_truncation"]), progress=progress)
+                        name=run_name(method, t), target=asdict(t), scoring=scoring(t, sizes),
+                        progress=progress)
 
 
 def adapt_images(method: str, source: str, given: data.ImageSet, sizes, *, seed: int, profile: str,
-                 name: str, target: dict, scoring: Scoring | ImageScoring, home=None,
+                 name: str, target: dict, scoring: SplitScoring | ImageScoring, home=None,
                  progress: bool = True) -> RunRecord:
     """One run of a same-loss method on the images of ``given`` from ``source``.
 
     ``target`` says in the config where the images come from; the config adds the
     ``source``, ``seed`` and ``shots`` that :func:`build_adapted` rebuilds from, and the
     images' digest.
-    The run keeps the state with the best selection FID (the adversarial runs do the
-    same) in ``best.pt`` beside its record and reports its fresh score.
+    The run keeps the state with the best selection score (``scoring.select_by``, FID
+    by default; the adversarial runs do the same) in ``best.pt`` beside its record and
+    reports its fresh score.
     """
     if method not in SUPERVISED:
         raise ValueError(f"unknown supervised method '{method}'; valid: {', '.join(SUPERVISED)}")
@@ -167,12 +261,13 @@ def adapt_images(method: str, source: str, given: data.ImageSet, sizes, *, seed:
         weights = bsa.calibrated_weights(features, images, sizes["perceptual_weight"])
         select = spec.scoring.evaluator()
         resumed = (folder / "last.pt").exists() and (folder / "best.pt").exists()
-        best = torch.load(folder / "best.pt", weights_only=True)["best"] if resumed else {"fid": np.inf}
+        key = getattr(spec.scoring, "select_by", "fid")
+        best = torch.load(folder / "best.pt", weights_only=True)["best"] if resumed else {key: np.inf}
 
         def evaluate(adapted, iteration):
             metrics = select(adapted, iteration)
-            if not metrics["collapsed"] and metrics["fid"] < best["fid"]:
-                best.update({k: float(v) for k, v in metrics.items()}, iteration=iteration)
+            if not metrics["collapsed"] and metrics[key] < best[key]:
+                best.update(_plain_metrics(metrics), iteration=iteration)
                 atomic.save_torch({"generator": adapted.state_dict(), "best": best,
                                    "encoder": encoder and encoder.state_dict()}, folder / "best.pt")
             return metrics
@@ -181,17 +276,23 @@ def adapt_images(method: str, source: str, given: data.ImageSet, sizes, *, seed:
                               bsa_config(method, len(images), seed, sizes),
                               encoder=encoder, evaluate=evaluate, progress=progress,
                               checkpoint=folder / "last.pt")
-        if not np.isfinite(best["fid"]):  # every evaluation collapsed: keep the last model, flagged
-            best.update({k: float(v) for k, v in history[-1].items()})
+        if not np.isfinite(best[key]):  # every evaluation collapsed: keep the last model, flagged
+            best.update(_plain_metrics(history[-1]))
             atomic.save_torch({"generator": model.state_dict(), "best": best,
                                "encoder": encoder and encoder.state_dict()}, folder / "best.pt")
         (folder / "last.pt").unlink(missing_ok=True)  # only an interrupted run needs it
         record.metrics.update(history=history, perceptual=network, layer_weights=weights,
-                              best={k: float(v) for k, v in best.items()},
+                              best=_plain_metrics(best),
                               trainable_g=trainable_count(model, method, encoder),
                               train_images=len(images))
 
     return run(spec, work)
+
+
+def _plain_metrics(metrics: dict) -> dict:
+    """Numbers as floats; a chosen truncation (None: untruncated) and per-threshold
+    scores kept as they are."""
+    return {k: v if v is None or isinstance(v, dict) else float(v) for k, v in metrics.items()}
 
 
 def build_adapted(config: dict) -> bsa.AdaptedGenerator:
@@ -212,7 +313,7 @@ def trainable_count(model: bsa.AdaptedGenerator, method: str, encoder) -> int:
 
 def fit_adversarial(method: str, t: Target, sizes, profile: str, progress: bool = True) -> RunRecord:
     """One run of an adversarial baseline through the shared transfer runner, on the same
-    images as the same-loss methods and scored as they are."""
+    images as the same-loss methods, chosen and scored as they are."""
     kind = ADVERSARIAL[method]
     rows_only = kind == "transfergan-ss"
     lr = sizes["lr_rows"] if rows_only else sizes["lr_gan"]
@@ -243,46 +344,88 @@ def load(method: str, t: Target, profile: str):
     return load_run(CHAPTER, run_name(method, t), profile)
 
 
-def row(method: str, t: Target, record: RunRecord) -> dict:
-    """A table row: the fresh score of the chosen checkpoint, and the selection FID."""
+def failure(record: RunRecord) -> str:
+    """Why a run counts as failed rather than scored ("" if it does not): its chosen
+    samples stopped varying (collapsed), or a same-loss run never left the source's
+    output (its last pixel L1 still above ``STUCK_SHARE`` of where it started).  A run
+    that trained but whose start scored best on validation keeps its start: that is a
+    score (the method did no better than the source), not a failure."""
     score, status = record.reported_score()
+    if status == "collapsed":
+        std = record.metrics.get("score", {}).get("sample_std", np.nan)
+        return f"collapsed (test samples' pixel std {std:.2f})"
+    if status != "complete":
+        return status
+    pixel = {h["iteration"]: h["pixel"] for h in record.metrics.get("history", []) if "pixel" in h}
+    start, end = (min(pixel), max(pixel)) if pixel else (None, None)
+    if pixel and end > start and pixel[end] > STUCK_SHARE * pixel[start]:
+        return (f"never left the source (L1 {pixel[start]:.3f} at the start, "
+                f"{pixel[end]:.3f} at iteration {end})")
+    return ""
+
+
+COLUMNS = ["method", "label", "target", "shots", "source", "seed", "kid", "fid", "kmmd", "truncation",
+           "validation_kid", "best_iteration", "failure", "train_images", "image_indices", "images",
+           "trainable_g", "wall_s", "history"]
+
+
+def threshold_text(threshold) -> str:
+    return "none" if threshold is None else threshold if isinstance(threshold, str) else f"±{threshold:g}"
+
+
+def row(method: str, t: Target, record: RunRecord) -> dict:
+    """A table row: the test score of the checkpoint and threshold chosen on validation
+    (NaN with the reason when the run failed)."""
+    score, _ = record.reported_score()
     best = record.metrics.get("best") or {}
+    failed = failure(record)
+    value = (lambda k: np.nan) if failed else (lambda k: score.get(k, np.nan))
     return {"method": method, "label": LABELS[method], "target": t.target, "shots": t.shots,
-            "source": t.source, "fid": score.get("fid", np.nan), "kid": score.get("kid", np.nan),
-            "kid_std": score.get("kid_std", np.nan), "kmmd": score.get("kmmd", np.nan),
-            "selection_fid": best.get("fid", np.nan) if score else np.nan,
-            "best_iteration": best.get("iteration", np.nan), "status": status,
+            "source": t.source, "seed": t.seed, "kid": value("kid"), "fid": value("fid"),
+            "kmmd": value("kmmd"), "truncation": threshold_text(best.get("truncation", "—")),
+            "validation_kid": best.get("kid", np.nan), "best_iteration": best.get("iteration", np.nan),
+            "failure": failed or "—", "train_images": record.metrics.get("train_images"),
+            "image_indices": training_indices(t).tolist(),
+            "images": record.config.get("images") or record.config.get("target", {}).get("images"),
             "trainable_g": record.metrics.get("trainable_g"), "wall_s": record.wall_time_s,
             "history": record.metrics.get("history", [])}
 
 
-def comparison(profile: str, sizes, progress: bool = True) -> pd.DataFrame:
-    """Fig. 4: every method on ``sizes["focus_shots"]`` images of each target."""
-    rows = []
-    for name, methods in sizes["methods"].items():
-        t = target(name, sizes["focus_shots"], sizes)
-        for method in methods:
+def _run_all(jobs, sizes, profile: str, progress: bool) -> pd.DataFrame:
+    """Rows of (method, target) jobs, each run once however many steps list it."""
+    seen, rows = set(), []
+    for method, t in jobs:
+        if (method, t) not in seen:
+            seen.add((method, t))
             rows.append(row(method, t, fit(method, t, sizes, profile, progress)))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def comparison(profile: str, sizes, progress: bool = True) -> pd.DataFrame:
+    """Fig. 4: on ``focus_shots`` images of each target, the headline methods at every
+    seed of ``seeds[target]``, the other methods at the first seed (an illustration)."""
+    jobs = []
+    for name, methods in sizes["methods"].items():
+        for i, seed in enumerate(sizes["seeds"][name]):
+            t = target(name, sizes["focus_shots"], sizes, seed=seed)
+            jobs += [(m, t) for m in methods if i == 0 or m in sizes["headline"]]
+    return _run_all(jobs, sizes, profile, progress)
 
 
 def dataset_sizes(profile: str, sizes, progress: bool = True) -> pd.DataFrame:
-    """Fig. 8/9: ours, TransferGAN and update-all as the number of images grows."""
-    rows = []
-    for shots in sizes["shots"]:
-        t = target("lfw", shots, sizes)
-        for method in sizes["size_methods"]:
-            rows.append(row(method, t, fit(method, t, sizes, profile, progress)))
-    return pd.DataFrame(rows)
+    """Fig. 8/9: ours, TransferGAN and Update-all on LFW as the number of images grows,
+    at every seed of ``size_seeds`` (the smaller sets lie inside the larger ones)."""
+    jobs = [(m, target("lfw", shots, sizes, seed=seed)) for seed in sizes["size_seeds"]
+            for shots in sizes["shots"] for m in sizes["size_methods"]]
+    return _run_all(jobs, sizes, profile, progress)
 
 
 def source_selection(profile: str, sizes, progress: bool = True) -> pd.DataFrame:
-    """Fig. 10: ours on the LFW faces from a random generator and from each grey source."""
-    rows = []
-    for source in sizes["sources"]:
-        t = target("lfw", sizes["focus_shots"], sizes, source=source)
-        rows.append(row("bsa", t, fit("bsa", t, sizes, profile, progress)))
-    return pd.DataFrame(rows)
+    """Fig. 10: ours on the LFW faces from a random generator and from each grey source,
+    at every seed of ``source_seeds``."""
+    jobs = [("bsa", target("lfw", sizes["focus_shots"], sizes, source=source, seed=seed))
+            for seed in sizes["source_seeds"] for source in sizes["sources"]]
+    return _run_all(jobs, sizes, profile, progress)
 
 
 @torch.no_grad()
@@ -353,40 +496,60 @@ def source_disturbance(model: bsa.AdaptedGenerator, source: Generator, source_na
             "source_fid_after": fid_from_features(real, extract_features(to_uint8(after)))}
 
 
-def _claim(key: str, text: str, kind: str, arms=("BSA", "strongest other method"),
-           metric: str = "FID") -> protocol.Claim:
+def _claim(key: str, text: str, kind: str, arms=("BSA", "other method"),
+           metric: str = "KID (test split)") -> protocol.Claim:
     return protocol.Claim(CHAPTER, key, text, kind, metric, arms)
 
 
-def _against_strongest(cell: pd.DataFrame, ours: str = "bsa") -> tuple[float, float, str]:
-    """FID of ``ours`` and of the best other method in one unit, and that method's label."""
-    cell = cell.set_index("method")
-    if ours not in cell.index:
-        return np.nan, np.nan, "—"
-    others = cell.drop(index=ours).fid
-    if others.notna().any():
-        strongest = others.idxmin()
-        return cell.loc[ours, "fid"], others[strongest], str(cell.loc[strongest, "label"])
-    return cell.loc[ours, "fid"], np.nan, "—"
+def by_seed(frame: pd.DataFrame, method: str, **where) -> dict:
+    """{seed: test KID} of one method's runs in ``frame`` (NaN for a failed run)."""
+    cell = frame[frame.method == method]
+    for column, value in where.items():
+        cell = cell[cell[column] == value]
+    return {int(r.seed): float(r.kid) for r in cell.itertuples()}
+
+
+def _ran(frame: pd.DataFrame, what: str) -> protocol.Precondition:
+    """Whether this profile ran ``frame``'s runs at all (some run in the paper profile only)."""
+    return protocol.Precondition(f"{what} is judged in the paper profile only", len(frame) > 0,
+                                 "this profile's budget holds the 25-image pairs first")
+
+
+def _gap(frame: pd.DataFrame, other: str, shots: int) -> dict:
+    """{seed: KID(BSA) − KID(other)} at ``shots`` images (the seeds both ran)."""
+    ours, theirs = by_seed(frame, "bsa", shots=shots), by_seed(frame, other, shots=shots)
+    return {s: ours[s] - theirs[s] for s in ours if s in theirs}
 
 
 def claims(grid: pd.DataFrame, by_size: pd.DataFrame, sources: pd.DataFrame, sweep: pd.DataFrame,
-           disturbance: dict) -> list[protocol.Result]:
-    """The paper's claims, each judged by :mod:`cgt.claims`; each comparison is against
-    the strongest other method of its unit (the hardest test of "beats every other")."""
+           disturbance: dict, sizes) -> list[protocol.Result]:
+    """The paper's claims, each judged by :mod:`cgt.claims` on paired seeds (the same
+    split, training images, initialisation and batch streams for both arms)."""
     rows = []
-    for name, cell in grid.groupby("target", sort=False):
-        ours, other, label = _against_strongest(cell)
-        shots = int(cell[cell.method == "bsa"].shots.iloc[0])
+    headline = [m for m in sizes["headline"] if m != "bsa"]
+    for name in sizes["methods"]:
+        cell = grid[(grid.target == name) & (grid.shots == sizes["focus_shots"])]
+        for other in headline:
+            rows.append(protocol.superiority(
+                _claim("bsa-quality", f"At {sizes['focus_shots']} images ({name}) BSA beats "
+                       f"{LABELS[other]}", "superiority", ("BSA", LABELS[other])),
+                by_seed(cell, "bsa"), by_seed(cell, other)))
+    small, large = min(sizes["shots"]), max(sizes["shots"])
+    ran = [_ran(by_size, "the size trend")]
+    for other in [m for m in sizes["size_methods"] if m != "bsa"]:
         rows.append(protocol.superiority(
-            _claim("bsa-quality", f"At {shots} images ({name}) BSA beats every other method in "
-                   f"FID (strongest: {label})", "superiority"), {name: ours}, {name: other}))
-    units = {f"{shots} images": _against_strongest(cell) for shots, cell in by_size.groupby("shots")
-             if "bsa" in set(cell.method) and cell.method.nunique() > 1}
-    rows.append(protocol.superiority(
-        _claim("bsa-size", "With few images (≤ 100) BSA beats TransferGAN and Update-all "
-               f"(paired over {', '.join(units)})", "superiority"),
-        {k: v[0] for k, v in units.items()}, {k: v[1] for k, v in units.items()}))
+            _claim("bsa-size-trend", f"{LABELS[other]} gains on BSA as the images grow from "
+                   f"{small} to {large}", "superiority",
+                   (f"BSA − {LABELS[other]} at {small}", f"at {large}"), "KID difference (test)"),
+            _gap(by_size, other, small) if len(by_size) else {},
+            _gap(by_size, other, large) if len(by_size) else {}, ran))
+    pretrained = [x for x in sizes["sources"] if x != "random"]
+    for source in pretrained if "random" in sizes["sources"] else []:
+        rows.append(protocol.superiority(
+            _claim("bsa-source", f"A pretrained source ({source}) transfers better than a random "
+                   "generator (BN statistics re-estimated on its own samples)", "superiority",
+                   (source, "random")),
+            by_seed(sources, "bsa", source=source), by_seed(sources, "bsa", source="random")))
     ordered = sweep.sort_values("truncation")
     rises = bool(np.all(np.diff(ordered.diversity) > 0))
     measured = protocol.Precondition("a diversity at two thresholds or more",
@@ -396,53 +559,44 @@ def claims(grid: pd.DataFrame, by_size: pd.DataFrame, sources: pd.DataFrame, swe
                arms=("threshold", "diversity"), metric="diversity rises"), rises, True,
         "diversity at ±" + ", ±".join(f"{t:g}: {d:.3f}" for t, d in
                                       zip(ordered.truncation, ordered.diversity)), [measured]))
-    indexed = sources.set_index("source")
-    if "random" in indexed.index:
-        pretrained = indexed.drop(index="random").fid
-        weakest = pretrained.idxmax() if len(pretrained) and pretrained.notna().all() else None
-        rows.append(protocol.superiority(
-            _claim("bsa-source", "A pretrained source transfers better than a random generator "
-                   f"(the weakest pretrained: {weakest or '—'})", "superiority",
-                   arms=("weakest pretrained source", "random")),
-            {"Fig. 10 runs": np.nan if weakest is None else pretrained[weakest]},
-            {"Fig. 10 runs": indexed.loc["random", "fid"]}))
     ours_d, all_d = disturbance["bsa"], disturbance.get("update-all")
     changed = f"; Update-all moves it by {all_d['max_abs_difference']:.3f}" if all_d else ""
     rows.append(protocol.exact(
-        _claim("bsa-untouched", "Adding a domain leaves the source domain untouched", "exact",
+        _claim("bsa-untouched", "Adding a domain leaves the source domain untouched (a test of "
+               "the construction: no kernel is trained)", "exact",
                arms=("adapted, blended out", "source"), metric="max |Δ|"),
         ours_d["max_abs_difference"], 0.0,
         f"largest pixel change on source samples {ours_d['max_abs_difference']:.1e}{changed}"))
     return rows
 
 
+def seeds_to_resolve(results: list[protocol.Result]) -> pd.DataFrame:
+    """For each inconclusive superiority row: the paired seeds its interval would need
+    if the differences' mean and spread stayed as measured."""
+    rows = []
+    for r in results:
+        if r.kind == "superiority" and r.verdict == "inconclusive" and len(r.values) == 2:
+            claim = _claim("bsa-quality", r.claim, "superiority", tuple(r.values))
+            a, b = r.values.values()
+            rows.append({"claim": r.claim, "seeds run": r.seeds,
+                         "seeds needed": protocol.seeds_for_superiority(claim, a, b)})
+    return pd.DataFrame(rows)
+
+
 @torch.no_grad()
-def samples(method: str, t: Target, profile: str, n: int, truncation: float | None,
-            seed: int = 1) -> np.ndarray:
-    """``n`` samples of a finished run: same-loss methods from the truncated normal
-    (as BSA samples), adversarial ones from N(0, I) as they were trained and scored."""
+def samples(method: str, t: Target, profile: str, n: int, seed: int = 1) -> np.ndarray:
+    """``n`` samples of a finished run at the truncation chosen on validation."""
+    threshold = (completed_record(CHAPTER, run_name(method, t), profile)["metrics"].get("best")
+                 or {}).get("truncation")
     generator = load(method, t, profile)
-    if method in SUPERVISED:
-        return generate(generator, n, seed=seed, truncation=truncation)[0]
-    return generate(generator, n, classes=sampled_classes(generator), seed=seed)[0]
+    return generate(generator, n, classes=sampled_classes(generator), seed=seed,
+                    truncation=threshold)[0]
 
 
 def histories(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per evaluation of every run in ``frame`` (FID/KMMD against iteration)."""
     rows = [{"method": r.label, "target": r.target, "shots": r.shots, "source": r.source,
-             "iteration": h["iteration"], "fid": h.get("fid"), "kmmd": h.get("kmmd")}
+             "seed": r.seed, "iteration": h["iteration"], "kid": h.get("kid"), "fid": h.get("fid"),
+             "kmmd": h.get("kmmd"), "truncation": h.get("truncation")}
             for r in frame.itertuples() for h in r.history if "fid" in h]
     return pd.DataFrame(rows)
-
-
-def held_out_scores(method: str, t: Target, profile: str, samples_: int, truncation: float | None) -> dict:
-    """FID and KMMD against only the target images the run did *not* train on: a
-    generator that memorises its training images gains nothing here.  Sampled like the
-    fresh score (``SCORING_SEED``), never like the evaluations that chose the checkpoint."""
-    faces = data.select_classes(data.load(t.dataset, "train", tiny=t.tiny), [TARGET_CLASS])
-    if len(faces) - t.shots < 2:
-        return {"held_out_fid": np.nan, "held_out_kmmd": np.nan, "held_out_images": len(faces) - t.shots}
-    real = extract_features(faces.images[t.shots:]).astype(np.float64)
-    fake = extract_features(samples(method, t, profile, samples_, truncation, seed=SCORING_SEED))
-    return {"held_out_fid": fid_from_features(real, fake), "held_out_kmmd": kmmd(real, fake),
-            "held_out_images": len(real)}

@@ -28,7 +28,8 @@ from tqdm import tqdm
 
 from .. import atomic, planning
 from ..machine import fast_autocast
-from ..metrics.features import feature_network_id, to_input
+from ..metrics.features import to_input
+from ..metrics.perceptual import load_perceptual_network, perceptual_network_id
 from ..nn import Generator
 from ..nn.biggan import truncated_normal
 from ..nn.layers import ConditionalBatchNorm2d
@@ -218,8 +219,9 @@ class Encoder(nn.Module):
 
 
 def classifier_layers(network: nn.Module):
-    """``features(x)``: the post-ReLU activations of every conv stage of a trained classifier
-    (the project's :class:`~cgt.metrics.FeatureNetwork`), for images in [-1, 1]."""
+    """``features(x)``: the post-ReLU activations of every conv of a trained classifier's
+    ``trunk`` (the project's :class:`~cgt.metrics.perceptual.PerceptualNetwork`), for
+    images in [-1, 1]."""
     relus = [i for i, m in enumerate(network.trunk) if isinstance(m, nn.ReLU)]
 
     def features(x: torch.Tensor) -> list[torch.Tensor]:
@@ -430,38 +432,37 @@ VGG16_VARIABLE = "CGT_VGG16"
 VGG16_LAYERS = (1, 3, 6, 8, 11, 13, 15, 18, 20, 22)  # post-ReLU conv1_1 … conv4_3 in vgg16.features
 
 
+def _resolve(kind: str) -> str:
+    if kind == "auto":
+        file = os.environ.get(VGG16_VARIABLE)
+        return "vgg16" if file and os.path.exists(file) else "percnet"
+    if kind not in ("percnet", "vgg16"):
+        raise ValueError(f"unknown perceptual network '{kind}'; valid: auto, percnet, vgg16")
+    return kind
+
+
 def perceptual_choice(kind: str = "auto") -> str:
     """Which network :func:`perceptual_features` takes for ``kind`` here, named so that a
-    run's key changes with it (the VGG16 file by size and time, the cgt network by id)."""
+    run's key changes with it (the VGG16 file by size and time, the shipped one by id)."""
     file = os.environ.get(VGG16_VARIABLE)
-    if kind == "auto":
-        kind = "vgg16" if file and os.path.exists(file) else "cgt"
+    kind = _resolve(kind)
     if kind == "vgg16" and file and os.path.exists(file):
         return f"vgg16:{os.path.getsize(file)}:{os.stat(file).st_mtime_ns}"
-    return feature_network_id() if kind == "cgt" else kind
+    return perceptual_network_id() if kind == "percnet" else kind
 
 
 def perceptual_features(kind: str = "auto"):
-    """(name, ``features(x)``) of the classifier behind the perceptual term.
+    """(name, ``features(x)``) of the classifier behind Eq. (3)'s perceptual term.
 
     ``vgg16``: torchvision's VGG16 with the ImageNet weights from the file in
-    ``CGT_VGG16`` (BSA's choice: conv1_1 … conv4_3 after ReLU); ``cgt``: the
-    project's feature network; ``auto``: VGG16 when its file is there.  Note that
-    the cgt network also scores FID, so a BSA run trained through it is judged by
-    the features it optimised.
+    ``CGT_VGG16`` (BSA's choice: conv1_1 … conv4_3 after ReLU); ``percnet``: the
+    project's perceptual network (:mod:`cgt.metrics.perceptual`), which is *not* the
+    network that scores; ``auto``: VGG16 when its file is there, else ``percnet``.
     """
     file = os.environ.get(VGG16_VARIABLE)
-    if kind == "auto":
-        kind = "vgg16" if file and os.path.exists(file) else "cgt"
-    if kind == "cgt":
-        from ..metrics import load_feature_network
-
-        network = load_feature_network()
-        for p in network.parameters():
-            p.requires_grad_(False)
-        return "cgt-featnet", classifier_layers(network)
-    if kind != "vgg16":
-        raise ValueError(f"unknown perceptual network '{kind}'; valid: auto, cgt, vgg16")
+    kind = _resolve(kind)
+    if kind == "percnet":
+        return perceptual_network_id(), classifier_layers(load_perceptual_network())
     if not file or not os.path.exists(file):
         raise FileNotFoundError(f"set {VGG16_VARIABLE} to torchvision's vgg16 ImageNet weights "
                                 f"(a state_dict file); nothing is downloaded here")

@@ -18,7 +18,7 @@ import torch
 
 from .. import data
 from ..checkpoints import load_source, source_fingerprint
-from ..metrics import ImageScoring, Scoring
+from ..metrics import ImageScoring, Scoring, SplitScoring
 from ..nn import Discriminator, GANConfig, Generator
 from ..runs import RunRecord, RunSpec, completed_record, load_run, run
 from ..train import TrainConfig, all_parameters, train_gan
@@ -131,7 +131,7 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
                  eval_samples: int, score_samples: int, name: str | None = None,
                  transfer: kt.TransferConfig | None = None, start_run: str | None = None,
                  chapter: str = "cgantransfer", progress: bool = True,
-                 images: data.ImageSet | None = None, scoring: Scoring | None = None,
+                 images: data.ImageSet | None = None, scoring: Scoring | SplitScoring | None = None,
                  home=None) -> RunRecord:
     """Train one cell and return its run record (metrics: score, best, history,
     trainable counts).  ``finetune`` and ``bn-continued`` continue the finished run ``start_run``.
@@ -168,7 +168,8 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
                            torch.from_numpy(trained_on.labels) + offset,
                            replace(train, seed=task.seed), select_parameters=select,
                            evaluate=spec.scoring.evaluator(), regulariser=regulariser,
-                           out_dir=folder, record=record, progress=progress)
+                           out_dir=folder, record=record, progress=progress,
+                           select_by=getattr(spec.scoring, "select_by", "fid"))
         record.metrics["best"] = result.best
         record.metrics["train_images"] = len(trained_on)
         (folder / "last.pt").unlink(missing_ok=True)  # only an interrupted run needs it

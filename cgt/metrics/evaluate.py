@@ -221,7 +221,7 @@ class Scoring(_Selection):
 
         return evaluate
 
-    def final(self, generator) -> dict:
+    def final(self, generator, best: dict | None = None) -> dict:
         """The reported score of the chosen checkpoint: fresh samples, another z stream."""
         return score_generator(generator, self.dataset, self.split, self.classes,
                                n=self.final_samples, tiny=self.tiny, seed=SCORING_SEED,
@@ -252,8 +252,68 @@ class ImageScoring(_Selection):
     def reference(self) -> np.ndarray:
         return self._features
 
-    def final(self, generator) -> dict:
+    def final(self, generator, best: dict | None = None) -> dict:
         fake, _, features = sample_features(generator, self.final_samples, SCORING_SEED, self.truncation)
         return {**distances(self._features, fake, features), "features": feature_network_id(),
                 "n_fake": self.final_samples, "n_real": self.count, "seed": SCORING_SEED,
                 "real": f"the given images ({self.count}, digest {self.images})"}
+
+
+@dataclass(frozen=True)
+class SplitScoring:
+    """Choose on one split of a target, report on another (the BSA chapter's protocol).
+
+    Every evaluation samples ``selection_samples`` at each threshold of
+    ``truncations`` (None: untruncated N(0, I)) and scores them against the
+    *validation* images; the threshold with the best ``select_by`` is that
+    evaluation's result (collapsed samples are never chosen), so the run keeps the
+    checkpoint and threshold that are best on validation together.  :meth:`final`
+    scores that checkpoint at that threshold with ``final_samples`` fresh samples
+    against the *test* images, which nothing was chosen on.  Fields name the splits
+    by digest; build it with :meth:`of`.
+    """
+
+    validation: str  # the ImageSets' digests
+    test: str
+    validation_count: int
+    test_count: int
+    selection_samples: int = 300
+    final_samples: int = 1000
+    truncations: tuple = (None,)
+    select_by: str = "kid"
+
+    @classmethod
+    def of(cls, validation: data.ImageSet, test: data.ImageSet, selection_samples: int = 300,
+           final_samples: int = 1000, truncations=(None,), select_by: str = "kid") -> "SplitScoring":
+        scoring = cls(validation.digest(), test.digest(), len(validation), len(test),
+                      selection_samples, final_samples, tuple(truncations), select_by)
+        object.__setattr__(scoring, "_features", {
+            "validation": extract_features(at_32px(validation.images)),
+            "test": extract_features(at_32px(test.images))})
+        return scoring
+
+    def evaluator(self):
+        real = self._features["validation"]
+
+        def evaluate(generator, iteration):
+            scored = []
+            for threshold in self.truncations:
+                fake, _, features = sample_features(generator, self.selection_samples,
+                                                    SELECTION_SEED, threshold)
+                scored.append({**distances(real, fake, features), "truncation": threshold})
+            usable = [s for s in scored if not s["collapsed"]] or scored
+            chosen = min(usable, key=lambda s: s[self.select_by])
+            return {**chosen, "by_truncation": {str(s["truncation"]): s[self.select_by]
+                                                for s in scored}}
+
+        return evaluate
+
+    def final(self, generator, best: dict | None = None) -> dict:
+        """The test score of the chosen checkpoint at its chosen threshold (``best``:
+        the selection metrics the run kept)."""
+        threshold = (best or {}).get("truncation", self.truncations[0])
+        fake, _, features = sample_features(generator, self.final_samples, SCORING_SEED, threshold)
+        return {**distances(self._features["test"], fake, features), "truncation": threshold,
+                "features": feature_network_id(), "n_fake": self.final_samples,
+                "n_real": self.test_count, "seed": SCORING_SEED,
+                "real": f"the test split ({self.test_count} images, digest {self.test})"}

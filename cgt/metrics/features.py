@@ -73,9 +73,9 @@ def to_input(images, size: int = 32) -> torch.Tensor:
     return x
 
 
-def _splits(tiny: bool) -> tuple[dict, dict]:
+def _splits(tiny: bool, names=HEADS) -> tuple[dict, dict]:
     train, test = {}, {}
-    for name in HEADS:
+    for name in names:
         a, b = data.train_test(name, tiny=tiny)
         if name == "lfw":  # no test split: hold out a seeded part per class
             rng = np.random.default_rng(0)
@@ -87,33 +87,35 @@ def _splits(tiny: bool) -> tuple[dict, dict]:
     return train, test
 
 
-def accuracy(model: FeatureNetwork, dataset: data.ImageSet, head: str, device="cpu") -> float:
+def accuracy(model: nn.Module, dataset: data.ImageSet, head: str, device="cpu") -> float:
     predictions = predict(dataset.images, head, model, device=device)
     return float((predictions == dataset.labels).mean())
 
 
-def train_feature_network(steps: int = 5000, batch_size: int = 128, seed: int = 0,
-                          tiny: bool = False, device: str = "cpu", bf16: bool = True,
-                          progress: bool = True):
-    """Train the trunk and all heads jointly; batches come from one dataset at a time,
-    drawn with probability ∝ sqrt(size) so the small datasets are not drowned out.
+def train_classifier(network: type, heads: dict[str, int], steps: int = 5000,
+                     batch_size: int = 128, seed: int = 0, tiny: bool = False,
+                     device: str = "cpu", bf16: bool = True, progress: bool = True,
+                     lr: float = 2e-3, desc: str = "feature network"):
+    """Train ``network(heads)``'s trunk and all heads jointly; batches come from one
+    dataset at a time, drawn with probability ∝ sqrt(size) so the small datasets are
+    not drowned out.  AdamW with a one-cycle schedule peaking at ``lr``.
 
     ``bf16`` trains under bfloat16 autocast with channels-last tensors (about 2.4×
     faster on this project's CPUs); features are always extracted in fp32.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    train, test = _splits(tiny)
-    model = FeatureNetwork().to(device, memory_format=torch.channels_last)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=5e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=steps)
-    names = list(HEADS)
+    train, test = _splits(tiny, heads)
+    model = network(heads).to(device, memory_format=torch.channels_last)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps)
+    names = list(heads)
     weights = np.sqrt([len(train[n]) for n in names])
     tensors = {n: (train[n].images, torch.from_numpy(train[n].labels)) for n in names}
     start = time.perf_counter()
     model.train()
     quiet = {} if progress else {"disable": True}  # left unset, TQDM_DISABLE=1 still silences it
-    for _ in tqdm(range(steps), desc="feature network", **quiet):
+    for _ in tqdm(range(steps), desc=desc, **quiet):
         name = names[rng.choice(len(names), p=weights / weights.sum())]
         images, labels = tensors[name]
         index = rng.integers(0, len(labels), batch_size)
@@ -129,17 +131,25 @@ def train_feature_network(steps: int = 5000, batch_size: int = 128, seed: int = 
         schedule.step()
     model = model.to(memory_format=torch.contiguous_format).eval()
     accuracies = {n: round(accuracy(model, test[n], n, device), 4) for n in names}
-    return model.cpu(), {"test_accuracy": accuracies, "lfw_test": LFW_NOTE,
-                         "steps": steps, "batch_size": batch_size,
-                         "seed": seed, "bf16": bf16,
+    return model.cpu(), {"test_accuracy": accuracies, "steps": steps, "batch_size": batch_size,
+                         "seed": seed, "bf16": bf16, "lr": lr,
+                         **({"lfw_test": LFW_NOTE} if "lfw" in heads else {}),
                          "wall_time_s": round(time.perf_counter() - start, 1)}
+
+
+def train_feature_network(steps: int = 5000, batch_size: int = 128, seed: int = 0,
+                          tiny: bool = False, device: str = "cpu", bf16: bool = True,
+                          progress: bool = True):
+    """The shipped feature network's recipe (:func:`train_classifier` on :data:`HEADS`)."""
+    return train_classifier(FeatureNetwork, HEADS, steps, batch_size, seed, tiny, device, bf16,
+                            progress)
 
 
 def weights_file() -> Path:
     return paths.shipped_models() / "feature_net.pt"
 
 
-def save_feature_network(model: FeatureNetwork, info: dict, file: Path | None = None) -> dict:
+def save_feature_network(model: nn.Module, info: dict, file: Path | None = None) -> dict:
     file = file or weights_file()
     atomic.save_torch({k: v.half() if v.is_floating_point() else v
                        for k, v in model.state_dict().items()}, file)
@@ -173,17 +183,21 @@ def _shipped_network() -> FeatureNetwork:
     return _load_checked(weights_file())
 
 
-def _load_checked(file: Path) -> FeatureNetwork:
-    info = feature_network_info(file)
+def _load_checked(file: Path, network: type = None, command: str = "python -m cgt.metrics train-features"):
+    """``network()`` with the weights of ``file`` (fp32, eval mode), after checking the
+    sha256 that its manifest (``file`` with ``.json``) records."""
+    info = json.loads(file.with_suffix(".json").read_text()) if file.with_suffix(".json").exists() else None
+    if info is None:
+        raise FileNotFoundError(f"no manifest {file.with_suffix('.json')}: train it with `{command}`")
     if not file.exists():
         raise FileNotFoundError(f"{file} is missing (its manifest is there): restore it with git "
-                                f"or train it with `python -m cgt.metrics train-features`")
+                                f"or train it with `{command}`")
     digest = hashlib.sha256(file.read_bytes()).hexdigest()
     if digest != info["sha256"]:
         raise RuntimeError(f"{file} has sha256 {digest}, expected {info['sha256']} "
                            f"({file.with_suffix('.json').name}): restore it with git or retrain "
-                           f"it with `python -m cgt.metrics train-features`")
-    model = FeatureNetwork()
+                           f"it with `{command}`")
+    model = (network or FeatureNetwork)()
     state = torch.load(file, map_location="cpu", weights_only=True)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     return model.eval()
