@@ -40,7 +40,7 @@ DRY = {"steps": 1, "batch": 2, "samples": 8, "reference": 64}
 # stand-in files: CIFAR-10 5,000 per class, CIFAR-100 500, Places365-Standard 3,068–5,000.
 PUBLISHED_SMALLEST_CLASS = {"cifar10": 5000, "cifar100": 500, "places365": 3068}
 # The sizes that repeat runs of one kind; a dry run keeps their first entry.
-REPEATS = ("seeds", "settings", "shots")
+REPEATS = ("seeds", "settings", "shots", "size_seeds", "source_seeds")
 
 
 @dataclass

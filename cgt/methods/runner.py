@@ -187,7 +187,7 @@ def build_generator(config: dict) -> Generator:
 
 
 def best_iteration(record: RunRecord | dict) -> tuple[int, float]:
-    """(iteration, wall seconds) at which a run reached its best FID."""
+    """(iteration, wall seconds) at which a run reached its best selection score."""
     metrics = record.metrics if isinstance(record, RunRecord) else record["metrics"]
     best = metrics["best"]
     return best["iteration"], best["wall_time_s"]

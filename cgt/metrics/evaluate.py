@@ -100,8 +100,10 @@ def distances(real: np.ndarray, fake: np.ndarray, fake_features: np.ndarray,
               kid: bool = True) -> dict:
     """FID, KID (with its subset SD), KMMD of the features, and the samples' spread.
 
-    Selection evaluations pass ``kid=False``: they choose by FID alone, and KID's 100
-    subset pairs cost most of an evaluation's time on a CPU."""
+    :class:`Scoring` and :class:`ImageScoring` evaluations pass ``kid=False``: they
+    choose by FID alone, and KID's 100 subset pairs of up to 1,000 samples cost most of
+    an evaluation's time on a CPU (:class:`SplitScoring` chooses by KID, whose subsets
+    are as small as its few validation images)."""
     return {"fid": fid_from_features(real, fake_features),
             **(kid_from_features(real, fake_features) if kid else {}),
             "kmmd": kmmd(real, fake_features), **spread(fake)}
@@ -310,8 +312,8 @@ class SplitScoring:
 
     def final(self, generator, best: dict | None = None) -> dict:
         """The test score of the chosen checkpoint at its chosen threshold (``best``:
-        the selection metrics the run kept)."""
-        threshold = (best or {}).get("truncation", self.truncations[0])
+        the selection metrics the run kept; without an evaluation, untruncated)."""
+        threshold = (best or {}).get("truncation")
         fake, _, features = sample_features(generator, self.final_samples, SCORING_SEED, threshold)
         return {**distances(self._features["test"], fake, features), "truncation": threshold,
                 "features": feature_network_id(), "n_fake": self.final_samples,
