@@ -267,13 +267,17 @@ def load_records(profile: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*/*.json"))]
 
 
-SUMMARY_COLUMNS = ["chapter", "claim", "paper", "ours", "seeds", "verdict", "reason"]
+SUMMARY_COLUMNS = ["chapter", "claim", "paper", "ours", "seeds", "estimate", "interval",
+                   "detectable", "adjusted_p", "verdict", "reason"]
 
 
-def summary_table(profile: str):
-    """All claims rows of ``profile``'s records (chapter, claim, paper, ours with its
-    estimate and interval, seeds, verdict, and why a row is inconclusive or untestable)."""
+def summary_table(profile: str, checks: bool = False):
+    """The claims rows of ``profile``'s records: the papers' claims (chapter, claim, paper,
+    ours, seeds, estimate, interval, the detectable effect, the p-value after Holm's
+    correction, verdict, and why a row is inconclusive or untestable), or with ``checks``
+    the construction checks (``exact`` rows: tests of our code, never a paper's claim)."""
     import pandas as pd
 
-    rows = [claim for record in load_records(profile) for claim in record.get("claims", [])]
+    rows = [claim for record in load_records(profile) for claim in record.get("claims", [])
+            if (claim.get("kind") == "exact") == checks]
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

@@ -155,3 +155,36 @@ def test_low_quality_images_lie_outside_the_fewer_hq_set_and_the_manifest_is_tru
             labels = data.load(name, split, tiny=True).labels
             if len(labels):
                 assert data.smallest_class(name, split, tiny=True) == np.bincount(labels).min()
+
+
+class _Captured(Exception):
+    pass
+
+
+def test_the_claims_arms_at_one_seed_share_its_z_stream_and_nested_images(tmp_path, monkeypatch):
+    """Pairing: ours (fewer HQ, after its phase 1) and the entire-HQ baseline at seed 1 train
+    with that seed's batch and z stream (TrainConfig.seed) on nested high-quality images.
+    The baseline holds more images, so its batches are matched, not shared."""
+    monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
+    sizes = profiles.sizes("ctf", "smoke")
+    seen = {}
+
+    def fake_train_gan(generator, discriminator, real, labels, config, **kwargs):
+        phase = "phase1" if isinstance(generator, ctf.LowToHighSampler) else "cell"
+        seen.setdefault(phase, []).append((config.seed, real.clone()))
+        if phase == "phase1":
+            return type("Result", (), {"best": {"iteration": 0, "fid": 1.0}, "history": []})()
+        raise _Captured
+
+    monkeypatch.setattr(study, "train_gan", fake_train_gan)
+    rows = study.settings("table1", sizes)
+    for label in (study.FULL, study.BASELINE):
+        setting, variant = rows[label]
+        with pytest.raises(_Captured):
+            study.run_cell(replace(setting, seed=1), variant, sizes, "smoke", progress=False)
+    (phase_one_seed, _), = seen["phase1"]
+    (ours_seed, ours_images), (baseline_seed, baseline_images) = seen["cell"]
+    assert phase_one_seed == ours_seed == baseline_seed == 1
+    assert len(ours_images) < len(baseline_images)
+    flat = lambda x: {bytes(img.numpy().tobytes()) for img in x}  # noqa: E731
+    assert flat(ours_images) <= flat(baseline_images)  # fewer HQ lies inside entire HQ

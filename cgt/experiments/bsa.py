@@ -146,7 +146,7 @@ def scoring(t: Target, sizes) -> SplitScoring:
     images, parts = faces(t), split(t)
     return SplitScoring.of(images.subset(parts["validation"]), images.subset(parts["test"]),
                            sizes["eval_samples"], sizes["score_samples"],
-                           tuple(sizes["truncation_grid"]), METRIC)
+                           tuple(sizes["truncation_grid"]), METRIC, training=training_set(t))
 
 
 def reference_features(t: Target) -> np.ndarray:
@@ -366,9 +366,10 @@ def failure(record: RunRecord) -> str:
     return ""
 
 
+NOVELTY = ("memorisation_ratio", "nearer_than_held_out", "training_neighbours", "coverage", "density")
 COLUMNS = ["method", "label", "target", "shots", "source", "seed", "kid", "fid", "kmmd", "truncation",
-           "validation_kid", "best_iteration", "failure", "train_images", "image_indices", "images",
-           "trainable_g", "wall_s", "history"]
+           "validation_kid", "start_kid", "late_kid", "best_iteration", *NOVELTY, "failure",
+           "train_images", "image_indices", "images", "trainable_g", "wall_s", "history"]
 
 
 def threshold_text(threshold) -> str:
@@ -380,17 +381,51 @@ def row(method: str, t: Target, record: RunRecord) -> dict:
     (NaN with the reason when the run failed)."""
     score, _ = record.reported_score()
     best = record.metrics.get("best") or {}
+    history = record.metrics.get("history", [])
+    start = dict(protocol.curve(history, METRIC)).get(0, np.nan)
     failed = failure(record)
     value = (lambda k: np.nan) if failed else (lambda k: score.get(k, np.nan))
     return {"method": method, "label": LABELS[method], "target": t.target, "shots": t.shots,
             "source": t.source, "seed": t.seed, "kid": value("kid"), "fid": value("fid"),
             "kmmd": value("kmmd"), "truncation": threshold_text(best.get("truncation", "—")),
-            "validation_kid": best.get("kid", np.nan), "best_iteration": best.get("iteration", np.nan),
+            "validation_kid": best.get("kid", np.nan), "start_kid": start,
+            "late_kid": protocol.late_score(history, METRIC),
+            "best_iteration": best.get("iteration", np.nan),
+            **{k: score.get(k, np.nan) for k in NOVELTY},
             "failure": failed or "—", "train_images": record.metrics.get("train_images"),
             "image_indices": training_indices(t).tolist(),
             "images": record.config.get("images") or record.config.get("target", {}).get("images"),
             "trainable_g": record.metrics.get("trainable_g"), "wall_s": record.wall_time_s,
             "history": record.metrics.get("history", [])}
+
+
+@torch.no_grad()
+def reference_rows(t: Target, sizes) -> list[dict]:
+    """Two rows scored exactly like a method's, for every seed: ``copy`` returns the
+    training images themselves (its test KID is what memorising would earn), ``source``
+    is the model every same-loss method starts from, untouched (threshold chosen on
+    validation as for the methods)."""
+    scorer, images = scoring(t, sizes), training_set(t)
+    rows = [{"method": "copy", "label": "Copy the training set", **_reference(
+        scorer.score_samples(images.images, extract_features(at_32px(images.images))), t)}]
+    start = bsa.AdaptedGenerator(source_generator(t.source, t.seed), len(images))
+    chosen = scorer.evaluator()(start, 0)
+    rows.append({"method": "source", "label": "The source, no adaptation",
+                 **_reference(scorer.final(start, chosen), t)})
+    return rows
+
+
+def _reference(score: dict, t: Target) -> dict:
+    return {"target": t.target, "shots": t.shots, "source": t.source, "seed": t.seed,
+            **{k: score.get(k, np.nan) for k in ("kid", "fid", "kmmd") + NOVELTY},
+            "truncation": threshold_text(score.get("truncation"))}
+
+
+def references(profile: str, sizes) -> pd.DataFrame:
+    """:func:`reference_rows` at every (target, seed) of the comparison."""
+    return pd.DataFrame([r for name in sizes["methods"] for seed in sizes["seeds"][name]
+                         for r in reference_rows(target(name, sizes["focus_shots"], sizes, seed=seed),
+                                                 sizes)])
 
 
 def _run_all(jobs, sizes, profile: str, progress: bool) -> pd.DataFrame:
@@ -517,6 +552,31 @@ def _ran(frame: pd.DataFrame, what: str) -> protocol.Precondition:
                                  "this profile's budget holds the 25-image pairs first")
 
 
+def arm_checks(frame: pd.DataFrame, method: str, **where) -> list[protocol.Precondition]:
+    """Did ``method``'s runs in ``frame`` do what an arm must (:mod:`cgt.claims`): leave the
+    source (chosen past iteration 0, better on validation), converge, and make new images?"""
+    cell = frame[frame.method == method]
+    for column, value in where.items():
+        cell = cell[cell[column] == value]
+    label = LABELS[method] + "".join(f" ({v})" for v in where.values())
+    curves = {int(r.seed): protocol.curve(r.history, METRIC) for r in cell.itertuples()}
+    return [protocol.adapted(label, curves, {int(r.seed): r.best_iteration for r in cell.itertuples()}),
+            protocol.converged(label, curves),
+            protocol.not_memorising(label, {int(r.seed): r.memorisation_ratio for r in cell.itertuples()})]
+
+
+def copy_note(cell: pd.DataFrame, refs: pd.DataFrame, methods) -> str:
+    """What copying the training set earns on the claim's metric, beside the measure it
+    cannot win (the memorisation ratio: 0 for the copy)."""
+    copies = {int(r.seed): r.kid for r in refs[refs.method == "copy"].itertuples()}
+    runs = {m: by_seed(cell, m) for m in methods}
+    beaten = [s for s in copies if all(copies[s] < runs[m].get(s, np.inf) for m in methods)]
+    ratios = ", ".join(f"{LABELS[m]} {cell[cell.method == m].memorisation_ratio.mean():.2f}"
+                       for m in methods)
+    return (f"; copying the training set: test KID {np.mean(list(copies.values())):.3g}, better than "
+            f"both arms at {len(beaten)} of {len(copies)} seeds; memorisation ratio (copy 0): {ratios}")
+
+
 def _gap(frame: pd.DataFrame, other: str, shots: int) -> dict:
     """{seed: KID(BSA) − KID(other)} at ``shots`` images (the seeds both ran)."""
     ours, theirs = by_seed(frame, "bsa", shots=shots), by_seed(frame, other, shots=shots)
@@ -524,21 +584,29 @@ def _gap(frame: pd.DataFrame, other: str, shots: int) -> dict:
 
 
 def claims(grid: pd.DataFrame, by_size: pd.DataFrame, sources: pd.DataFrame, sweep: pd.DataFrame,
-           disturbance: dict, sizes) -> list[protocol.Result]:
+           disturbance: dict, sizes, refs: pd.DataFrame | None = None) -> list[protocol.Result]:
     """The paper's claims, each judged by :mod:`cgt.claims` on paired seeds (the same
-    split, training images, initialisation and batch streams for both arms)."""
+    split, training images, initialisation and batch streams for both arms), every arm
+    checked (:func:`arm_checks`), the quality rows beside what copying the training set
+    earns (``refs``: :func:`references`), and Holm's correction across them."""
     rows = []
     headline = [m for m in sizes["headline"] if m != "bsa"]
     for name in sizes["methods"]:
         cell = grid[(grid.target == name) & (grid.shots == sizes["focus_shots"])]
         for other in headline:
-            rows.append(protocol.superiority(
+            result = protocol.superiority(
                 _claim("bsa-quality", f"At {sizes['focus_shots']} images ({name}) BSA beats "
                        f"{LABELS[other]}", "superiority", ("BSA", LABELS[other])),
-                by_seed(cell, "bsa"), by_seed(cell, other)))
+                by_seed(cell, "bsa"), by_seed(cell, other),
+                arm_checks(cell, "bsa") + arm_checks(cell, other))
+            if refs is not None and len(cell):
+                result.ours += copy_note(cell, refs[refs.target == name], ("bsa", other))
+            rows.append(result)
     small, large = min(sizes["shots"]), max(sizes["shots"])
-    ran = [_ran(by_size, "the size trend")]
     for other in [m for m in sizes["size_methods"] if m != "bsa"]:
+        ran = [_ran(by_size, "the size trend")] + [
+            check for shots in (small, large) for m in ("bsa", other)
+            for check in arm_checks(by_size, m, shots=shots)]
         rows.append(protocol.superiority(
             _claim("bsa-size-trend", f"{LABELS[other]} gains on BSA as the images grow from "
                    f"{small} to {large}", "superiority",
@@ -551,7 +619,8 @@ def claims(grid: pd.DataFrame, by_size: pd.DataFrame, sources: pd.DataFrame, swe
             _claim("bsa-source", f"A pretrained source ({source}) transfers better than a random "
                    "generator (BN statistics re-estimated on its own samples)", "superiority",
                    (source, "random")),
-            by_seed(sources, "bsa", source=source), by_seed(sources, "bsa", source="random")))
+            by_seed(sources, "bsa", source=source), by_seed(sources, "bsa", source="random"),
+            arm_checks(sources, "bsa", source=source) + arm_checks(sources, "bsa", source="random")))
     ordered = sweep.sort_values("truncation")
     rises = bool(np.all(np.diff(ordered.diversity) > 0))
     measured = protocol.Precondition("a diversity at two thresholds or more",
@@ -569,20 +638,14 @@ def claims(grid: pd.DataFrame, by_size: pd.DataFrame, sources: pd.DataFrame, swe
                arms=("adapted, blended out", "source"), metric="max |Δ|"),
         ours_d["max_abs_difference"], 0.0,
         f"largest pixel change on source samples {ours_d['max_abs_difference']:.1e}{changed}"))
-    return rows
+    return protocol.holm(rows)
 
 
 def seeds_to_resolve(results: list[protocol.Result]) -> pd.DataFrame:
-    """For each inconclusive superiority row: the paired seeds its interval would need
-    if the differences' mean and spread stayed as measured."""
-    rows = []
-    for r in results:
-        if r.kind == "superiority" and r.verdict == "inconclusive" and len(r.values) == 2:
-            claim = _claim("bsa-quality", r.claim, "superiority", tuple(r.values))
-            a, b = r.values.values()
-            rows.append({"claim": r.claim, "seeds run": r.seeds,
-                         "seeds needed": protocol.seeds_for_superiority(claim, a, b)})
-    return pd.DataFrame(rows)
+    """For each inconclusive row with an interval: the paired seeds that would settle it
+    with 80 % power if the mean and spread stayed as measured, and which way."""
+    return pd.DataFrame(protocol.seeds_table(results),
+                        columns=["claim", "seeds run", "seeds needed", "range", "would settle it as"])
 
 
 @torch.no_grad()

@@ -115,6 +115,9 @@ def _row(method: str, task: TransferTask, record: RunRecord, **extra) -> dict:
             "kid_std": score.get("kid_std", np.nan), "kmmd": score.get("kmmd", np.nan),
             "selection_fid": best.get("fid", np.nan) if score else np.nan,
             "start_fid": history[0]["fid"] if history and history[0]["iteration"] == 0 else np.nan,
+            "late_fid": protocol.late_score(history, "fid"),
+            "accuracy": score.get("conditional_accuracy", np.nan),
+            "chance": score.get("chance_accuracy", np.nan),
             "best_iteration": best.get("iteration", np.nan),
             "best_wall_s": best.get("wall_time_s", np.nan), "status": status,
             "lr": record.config["train"]["lr_g"],
@@ -443,21 +446,47 @@ def comparisons(grid: pd.DataFrame, cross: pd.DataFrame | None, parts: pd.DataFr
                 tuned: pd.DataFrame | None, sizes) -> list[tuple]:
     """The quality claims as (claim, arm A's fresh FIDs, arm B's, preconditions), paired by unit."""
     focus = focus_runs(grid, sizes)
+    both = lambda frame: arm_checks(frame, "cgantransfer", "ours") + arm_checks(frame, "bsa", "BSA")  # noqa: E731
     pairs = [(_claim("cgantransfer-quality", f"Ours is as good as BSA at {focus_task(0, sizes).label()} "
                      f"(FID equivalent within ±{QUALITY_MARGIN:.0%})", "equivalence", margin=QUALITY_MARGIN),
-              _by_unit(focus, "cgantransfer"), _by_unit(focus, "bsa"), []),
+              _by_unit(focus, "cgantransfer"), _by_unit(focus, "bsa"), both(focus)),
              (_claim("cgantransfer-cross", "On another dataset ours beats BSA in FID", "superiority"),
-              _by_unit(cross, "cgantransfer"), _by_unit(cross, "bsa"), _ran(cross, "Table 1 (right)"))]
+              _by_unit(cross, "cgantransfer"), _by_unit(cross, "bsa"),
+              _ran(cross, "Table 1 (right)") or both(cross))]
     full = _by_unit(parts, "cgantransfer", component="full model")
+    full_checks = arm_checks(parts, "cgantransfer", "full model", component="full model")
     for component in COMPONENTS:
+        removed = f"without {component}"
         pairs.append((_claim("cgantransfer-ablation", f"The full model beats it without {component}",
-                             "superiority", arms=("full model", f"without {component}")),
-                      full, _by_unit(parts, "cgantransfer", component=f"without {component}"), []))
+                             "superiority", arms=("full model", removed)),
+                      full, _by_unit(parts, "cgantransfer", component=removed),
+                      full_checks + arm_checks(parts, "cgantransfer", removed, component=removed)))
     pairs.append((_claim("cgantransfer-finetune", "Fine-tuning after the BN stage beats training "
                          "the BN stage on for as long", "superiority",
                          arms=("fine-tuned", "BN stage continued")),
-                  _by_unit(tuned, "finetune"), _by_unit(tuned, "bn-continued"), _ran(tuned, "Table 3")))
+                  _by_unit(tuned, "finetune"), _by_unit(tuned, "bn-continued"),
+                  _ran(tuned, "Table 3") or (arm_checks(tuned, "finetune", "fine-tuned")
+                                             + arm_checks(tuned, "bn-continued", "BN stage continued"))))
     return pairs
+
+
+def arm_checks(frame: pd.DataFrame | None, method: str, label: str, **where) -> list[protocol.Precondition]:
+    """Did ``method``'s runs in ``frame`` do what an arm must (:mod:`cgt.claims`): leave
+    their start (a chosen checkpoint past iteration 0 with a better selection FID),
+    converge, and render their new classes?"""
+    if frame is None or frame.empty:
+        return []
+    cell = frame[frame.method == method]
+    for key, value in where.items():
+        cell = cell[cell[key] == value]
+    units = {(r.setting, r.dataset, r.seed): r for r in cell.itertuples()}
+    curves = {u: protocol.curve(r.history, "fid") for u, r in units.items()}
+    chance = float(cell.chance.dropna().iloc[0]) if cell.chance.notna().any() else np.nan
+    checks = [protocol.adapted(label, curves, {u: r.best_iteration for u, r in units.items()}),
+              protocol.converged(label, curves)]
+    if np.isfinite(chance):
+        checks.append(protocol.learned(label, {u: r.accuracy for u, r in units.items()}, chance))
+    return checks
 
 
 def _judge(claim: protocol.Claim, a: dict, b: dict, gates) -> protocol.Result:
@@ -476,36 +505,38 @@ def claims(grid: pd.DataFrame, cross: pd.DataFrame | None, parts: pd.DataFrame,
     races = race(focus_runs(grid, sizes))
     cross_races = race(cross, ("cgantransfer", "bsa")) if cross is not None else races.iloc[0:0]
     rows = [_judge(*pairs[0])]
+    focus = focus_runs(grid, sizes)
+    ours, control = arm_checks(focus, "cgantransfer", "ours"), arm_checks(focus, "bsa-mean", "mean-start control")
     rows.append(protocol.speed(
         _claim("cgantransfer-speed", f"Ours reaches the target (BSA's best FID × {TARGET_SLACK:g}) "
                "in fewer iterations than BSA (any speed-up; the paper's factor is not tested)",
                "speed", metric="iterations"),
-        *_race_evidence(races, "cgantransfer", "bsa"), [_converged(races)]))
+        *_race_evidence(races, "cgantransfer", "bsa"),
+        [_converged(races)] + ours + arm_checks(focus, "bsa", "BSA")))
     rows.append(protocol.speed(
         _claim("cgantransfer-speed-mechanism", "Ours reaches it in fewer iterations than BSA-style "
                "rows started where ours starts (the mean old class)", "speed",
                metric="iterations", arms=("ours", "mean-start control")),
-        *_race_evidence(races, "cgantransfer", "bsa-mean"), [_converged(races)]))
+        *_race_evidence(races, "cgantransfer", "bsa-mean"), [_converged(races)] + ours + control))
     rows.append(_judge(*pairs[1]))
     rows.append(protocol.speed(
         _claim("cgantransfer-speed", "On another dataset ours reaches its target in fewer "
                "iterations than BSA (Fig. 5 right)", "speed", metric="iterations"),
         *_race_evidence(cross_races, "cgantransfer", "bsa"),
-        _ran(cross, "Table 1 (right)") or [_converged(cross_races)]))
+        _ran(cross, "Table 1 (right)") or ([_converged(cross_races)] + pairs[1][3])))
     rows += [_judge(*pair) for pair in pairs[2:]]
     rows.append(protocol.exact(
         _claim("cgantransfer-old-classes", "Class extension leaves the old classes exactly as "
                "they were", "exact", metric="max |Δ|", arms=("extended", "source")),
         drift, 0.0, f"max |Δ| = {drift:.1e} over old-class samples"))
-    return rows
+    return protocol.holm(rows)
 
 
-def seeds_to_resolve(pairs: list[tuple]) -> pd.DataFrame:
-    """For each quality claim, the paired seeds that would settle it if the mean and
-    spread stayed as measured (None: fewer than 2 seeds, no effect to find, or > 1000)."""
-    need = {"equivalence": protocol.seeds_for_equivalence, "superiority": protocol.seeds_for_superiority}
-    return pd.DataFrame([{"claim": claim.text, "seeds run": len(a),
-                          "seeds needed": need[claim.kind](claim, a, b)} for claim, a, b, _ in pairs])
+def seeds_to_resolve(results: list[protocol.Result]) -> pd.DataFrame:
+    """For each inconclusive row with an interval: the paired seeds that would settle it
+    with 80 % power if the mean and spread stayed as measured, and which way."""
+    return pd.DataFrame(protocol.seeds_table(results),
+                        columns=["claim", "seeds run", "seeds needed", "range", "would settle it as"])
 
 
 def real_data_status() -> pd.DataFrame:

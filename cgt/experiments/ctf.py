@@ -206,11 +206,12 @@ def model_config(d: Training, v: Variant, sizes) -> dict:
             "pool": list(d.low.shape) if uses_pool else None, "low_classes": d.low_classes}
 
 
-def train_config(sizes, iterations: int) -> TrainConfig:
-    """Checkpoints at every evaluation, so that an interrupted run resumes there."""
+def train_config(sizes, iterations: int, seed: int) -> TrainConfig:
+    """Checkpoints at every evaluation, so that an interrupted run resumes there; ``seed``
+    sets the batch order and z stream, the same for every arm at one seed."""
     return TrainConfig(iterations=iterations, batch_size=sizes["batch_size"], lr_g=sizes["lr_g"],
                        lr_d=sizes["lr_d"], betas=(0.0, 0.999), d_steps=1, eval_every=sizes["eval_every"],
-                       checkpoint_every=sizes["eval_every"])
+                       checkpoint_every=sizes["eval_every"], seed=seed)
 
 
 def scoring(s: Setting, sizes) -> Scoring:
@@ -262,7 +263,7 @@ def train_phase_one(d: Training, v: Variant, sizes, *, seed: int, profile: str, 
         discriminator = ctf.BoxDiscriminator(cfg)
         real = d.high.to_tensor()
         result = train_gan(sampler, discriminator, real, torch.from_numpy(d.high.labels),
-                           train_config(sizes, sizes["phase1_iterations"]),
+                           train_config(sizes, sizes["phase1_iterations"], seed),
                            select_parameters=ctf.select_low_to_high,
                            d_regulariser=ctf.self_supervision(real, sizes["lambda_ss"], seed)
                            if v.self_supervision else None,
@@ -314,7 +315,7 @@ def train_cell(d: Training, v: Variant, sizes, *, seed: int, profile: str, name:
             discriminator.load_state_dict(saved["discriminator"])  # D_LH carries on from phase 1
             select = ctf.select_conditional
         result = train_gan(generator, discriminator, real, torch.from_numpy(d.high.labels),
-                           train_config(sizes, steps(sizes, first is not None)),
+                           train_config(sizes, steps(sizes, first is not None), seed),
                            select_parameters=select,
                            d_regulariser=ctf.self_supervision(real, sizes["lambda_ss"], seed)
                            if uses_box and v.self_supervision else None,
@@ -345,7 +346,8 @@ def row(s: Setting, v: Variant, record: RunRecord, name: str) -> dict:
             "best_fid_during_training": best.get("fid", np.nan),
             "classifier_score": score.get("classifier_score", np.nan),
             "conditional_accuracy": score.get("conditional_accuracy", np.nan),
-            "chance_accuracy": 1 / s.classes,
+            "chance_accuracy": 1 / s.classes, "best_iteration": best.get("iteration", np.nan),
+            "late_fid": protocol.late_score(record.metrics.get("history", []), "fid"),
             "status": status, "wall_s": record.wall_time_s, "run": record.name,
             "history": record.metrics.get("history", []),
             "phase1_history": record.metrics.get("phase1_history", [])}
@@ -483,23 +485,27 @@ def load(s: Setting, v: Variant, profile: str) -> torch.nn.Module:
 
 
 # Fixed before the runs: "matches" means a classifier score within ±10 % of the baseline's;
-# a generator "learns its classes" above twice chance; float32 rounding of the DCT identity.
+# float32 rounding of the DCT identity.  (A generator "learns its classes" by the shared rule,
+# cgt.claims.learned_level.)
 SCORE_MARGIN = 0.10
-LEARNED = 2.0
 DCT_TOLERANCE = 1e-5
 
 
-def learns_its_classes(frame: pd.DataFrame, rows=(FULL, BASELINE)) -> protocol.Precondition:
-    """The gate of every CTF claim: a conditional generator must produce its classes,
-    i.e. every run of each compared row has conditional accuracy above ``LEARNED`` ×
-    chance (1 / classes, the head being cut to the classes)."""
+def arm_checks(frame: pd.DataFrame, rows=(FULL, BASELINE)) -> list[protocol.Precondition]:
+    """The gates of every CTF claim, per compared row (:mod:`cgt.claims`): each run left its
+    start (a checkpoint past iteration 0 with a better selection FID), converged, and
+    renders its classes (conditional accuracy of its fresh samples at least
+    :func:`cgt.claims.learned_level` of chance, 1 / classes with the head cut to them)."""
     chance = float(frame.chance_accuracy.iloc[0])
-    runs = frame[frame.row.isin(rows)]
-    lowest = runs.groupby("row").conditional_accuracy.min()
-    return protocol.Precondition(
-        f"conditional accuracy above {LEARNED:g}× chance in every run",
-        bool((runs.conditional_accuracy > LEARNED * chance).all()),
-        ", ".join(f"{r}: lowest {lowest[r]:.3f}" for r in rows if r in lowest) + f"; chance {chance:.4f}")
+    checks = []
+    for name in rows:
+        runs = frame[frame.row == name]
+        curves = {int(r.seed): protocol.curve(r.history, "fid") for r in runs.itertuples()}
+        checks += [protocol.adapted(name, curves, {int(r.seed): r.best_iteration for r in runs.itertuples()}),
+                   protocol.converged(name, curves),
+                   protocol.learned(name, {int(r.seed): r.conditional_accuracy for r in runs.itertuples()},
+                                    chance)]
+    return checks
 
 
 def not_run(what: str) -> protocol.Precondition:
@@ -526,10 +532,11 @@ def table_claim(key: str, name: str) -> protocol.Claim:
                   lower_is_better=False, margin=SCORE_MARGIN)
 
 
-def seeds_to_resolve(frame: pd.DataFrame, key: str = "ctf-table1", name: str = "Table I") -> int | None:
-    """The paired seeds the table's claim would need at the spread measured here."""
-    return protocol.seeds_for_equivalence(table_claim(key, name), _unit(frame, FULL, "classifier_score"),
-                                          _unit(frame, BASELINE, "classifier_score"))
+def seeds_to_resolve(results: list[protocol.Result]) -> pd.DataFrame:
+    """For each inconclusive row with an interval: the paired seeds that would settle it
+    with 80 % power if the mean and spread stayed as measured, and which way."""
+    return pd.DataFrame(protocol.seeds_table(results),
+                        columns=["claim", "seeds run", "seeds needed", "range", "would settle it as"])
 
 
 def claims(table1: pd.DataFrame, table2: pd.DataFrame | None, ablation: pd.DataFrame | None,
@@ -539,7 +546,7 @@ def claims(table1: pd.DataFrame, table2: pd.DataFrame | None, ablation: pd.DataF
     numbers given."""
     rows = []
     for key, name, frame in (("ctf-table1", "Table I", table1), ("ctf-table2", "Table II", table2)):
-        gate = [learns_its_classes(frame)] if frame is not None else [
+        gate = arm_checks(frame) if frame is not None else [
             not_run(f"{name} is judged in the paper profile only; {pilot_summary(pilot_result)}")]
         rows.append(protocol.equivalence(table_claim(key, name), _unit(frame, FULL, "classifier_score"),
                                          _unit(frame, BASELINE, "classifier_score"), gate))
@@ -552,7 +559,7 @@ def claims(table1: pd.DataFrame, table2: pd.DataFrame | None, ablation: pd.DataF
             "class counts with the same images per class (e.g. Hanzi, 10 and 3,755 characters)")]))
     for key, removed in (("ctf-self-supervision", "w/o self-supervision"),
                          ("ctf-low-quality", "w/o low-quality data (no G_LH, no CTFs)")):
-        gate = ([learns_its_classes(ablation, (FULL, removed))] if ablation is not None else
+        gate = (arm_checks(ablation, (FULL, removed)) if ablation is not None else
                 [not_run("the ablations are judged in the paper profile only")])
         rows.append(protocol.superiority(
             _claim(key, f"The full model beats the ablation {removed} in FID", "superiority",
@@ -565,4 +572,4 @@ def claims(table1: pd.DataFrame, table2: pd.DataFrame | None, ablation: pd.DataF
                ("DCT", "pixel")),
         0.0 if gap <= DCT_TOLERANCE else gap, 0.0,
         f"largest gap {gap:.1e} (float32 rounding below {DCT_TOLERANCE:g} counts as 0)"))
-    return rows
+    return protocol.holm(rows)

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from .. import data, planning
 from ..machine import fast_autocast
 from .features import HEADS, extract_features, feature_network_id, head_probabilities
+from .novelty import novelty
 from .scores import (classifier_score, conditional_accuracy, fid_from_features, inception_features,
                      inception_path, kid_from_features, kmmd, real_statistics)
 
@@ -271,8 +272,10 @@ class SplitScoring:
     evaluation's result (collapsed samples are never chosen), so the run keeps the
     checkpoint and threshold that are best on validation together.  :meth:`final`
     scores that checkpoint at that threshold with ``final_samples`` fresh samples
-    against the *test* images, which nothing was chosen on.  Fields name the splits
-    by digest; build it with :meth:`of`.
+    against the *test* images, which nothing was chosen on; given the ``training``
+    images too, it adds the measures that copying them cannot win
+    (:func:`cgt.metrics.novelty.novelty`, the test images as the held-out ones).
+    Fields name the splits by digest; build it with :meth:`of`.
     """
 
     validation: str  # the ImageSets' digests
@@ -283,16 +286,27 @@ class SplitScoring:
     final_samples: int = 1000
     truncations: tuple = (None,)
     select_by: str = "kid"
+    training: str | None = None  # the training images' digest, for the novelty measures
 
     @classmethod
     def of(cls, validation: data.ImageSet, test: data.ImageSet, selection_samples: int = 300,
-           final_samples: int = 1000, truncations=(None,), select_by: str = "kid") -> "SplitScoring":
+           final_samples: int = 1000, truncations=(None,), select_by: str = "kid",
+           training: data.ImageSet | None = None) -> "SplitScoring":
         scoring = cls(validation.digest(), test.digest(), len(validation), len(test),
-                      selection_samples, final_samples, tuple(truncations), select_by)
+                      selection_samples, final_samples, tuple(truncations), select_by,
+                      None if training is None else training.digest())
+        parts = {"validation": validation, "test": test, "training": training}
         object.__setattr__(scoring, "_features", {
-            "validation": extract_features(at_32px(validation.images)),
-            "test": extract_features(at_32px(test.images))})
+            name: extract_features(at_32px(images.images))
+            for name, images in parts.items() if images is not None})
         return scoring
+
+    def score_samples(self, fake: np.ndarray, features: np.ndarray) -> dict:
+        """Test-split distances of samples (uint8 and their features), with the novelty
+        measures when the training images are known."""
+        test = self._features["test"]
+        extra = novelty(features, self._features["training"], test) if self.training else {}
+        return {**distances(test, fake, features), **extra}
 
     def evaluator(self):
         real = self._features["validation"]
@@ -315,7 +329,7 @@ class SplitScoring:
         the selection metrics the run kept; without an evaluation, untruncated)."""
         threshold = (best or {}).get("truncation")
         fake, _, features = sample_features(generator, self.final_samples, SCORING_SEED, threshold)
-        return {**distances(self._features["test"], fake, features), "truncation": threshold,
+        return {**self.score_samples(fake, features), "truncation": threshold,
                 "features": feature_network_id(), "n_fake": self.final_samples,
                 "n_real": self.test_count, "seed": SCORING_SEED,
                 "real": f"the test split ({self.test_count} images, digest {self.test})"}
