@@ -255,6 +255,11 @@ def test_every_method_of_a_row_trains_on_the_same_images(monkeypatch, seed):
     scored = {(s.validation, s.test, s.selection_samples, s.final_samples, s.truncations, s.select_by)
               for s in (spec.scoring for spec in specs.values())}
     assert len(scored) == 1  # chosen and scored on the same splits, samples and thresholds
+    # every run's random streams (batches; z for the adversarial arms, per-image codes for the
+    # same-loss ones, so those two families are matched rather than shared) come from the seed
+    assert {spec.seed for spec in specs.values()} == {seed}
+    assert all(spec.config["train"]["seed"] == seed for spec in specs.values() if "train" in spec.config)
+    assert {spec.scoring.training for spec in specs.values()} == {expected}  # novelty against them
 
 
 def test_a_seeds_split_is_disjoint_nested_and_its_own():
@@ -362,3 +367,16 @@ def test_the_stability_rule_takes_the_largest_rate_that_passes_at_every_seed():
                           "least_spread": [2.0, 20.0, 6.0, 9.0]})
     assert study.stable_rate(frame) == 0.03  # 0.1 fell under twice the collapse threshold once
     assert study.stable_rate(frame.assign(end_l1=0.79)) is None  # every run stayed at the source
+
+
+def test_reference_rows_score_a_copy_of_the_training_set_and_the_untouched_source():
+    sizes = profiles.SIZES["bsa"]["smoke"]
+    t = study.target("lfw", sizes["focus_shots"], sizes, seed=1)
+    copy, source = study.reference_rows(t, sizes)
+    assert (copy["method"], source["method"]) == ("copy", "source")
+    # the copy: every sample is a training image, so it is nearer than any held-out image is
+    assert copy["memorisation_ratio"] == 0.0 and copy["nearer_than_held_out"] == 1.0
+    assert copy["training_neighbours"] == len(study.training_indices(t))
+    # the source draws animals, far from any face: nothing like a copy, and a worse test KID
+    assert source["memorisation_ratio"] > 1.0 and source["kid"] > copy["kid"]
+    assert source["truncation"] in {study.threshold_text(x) for x in sizes["truncation_grid"]}

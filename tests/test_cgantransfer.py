@@ -251,3 +251,36 @@ def test_a_runs_initialisation_does_not_depend_on_whether_the_source_was_loaded_
     first = build("bsa", task)[1].state_dict()  # this call loads the source
     again = build("bsa", task)[1].state_dict()  # this one finds it loaded
     assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)
+
+
+class _Captured(Exception):
+    pass
+
+
+def test_the_arms_of_a_unit_share_images_discriminator_init_batches_and_z_stream(tmp_path, monkeypatch):
+    """Pairing: ours, BSA and the mean-start control at one (setting, seed) train on the same
+    k-shot images, from the same initial D, with that seed's batch order and z stream
+    (TrainConfig.seed drives both in train_gan)."""
+    from cgt.methods import runner
+
+    monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
+    seen = {}
+
+    def fake_train_gan(generator, discriminator, real, labels, config, **kwargs):
+        seen[len(seen)] = (real.clone(), labels.clone(), config.seed,
+                           {k: v.clone() for k, v in discriminator.state_dict().items()})
+        raise _Captured
+
+    monkeypatch.setattr(runner, "train_gan", fake_train_gan)
+    task = runner.TransferTask("fashion8-16", "fashion_mnist", ("shirt", "ankle-boot"), shots=4, seed=3, tiny=True)
+    config = TrainConfig(iterations=2, batch_size=4, eval_every=1, device="cpu")
+    for method in ("cgantransfer", "bsa", "bsa-mean"):
+        with pytest.raises(_Captured):
+            runner.run_transfer(method, task, config, profile="smoke", eval_samples=8,
+                                score_samples=8, progress=False, name=f"{method}-pairing")
+    (images, labels, seed, d_state), *others = seen.values()
+    assert seed == 3
+    for other_images, other_labels, other_seed, other_d in others:
+        assert torch.equal(images, other_images) and torch.equal(labels, other_labels)
+        assert other_seed == seed
+        assert d_state.keys() == other_d.keys() and all(torch.equal(d_state[k], other_d[k]) for k in d_state)
