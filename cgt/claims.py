@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import optimize, special, stats
 
 from . import paper_tables
@@ -105,6 +106,10 @@ class Precondition:
 class Result:
     """One row of a chapter's "claims checked" table and of the book's summary.
 
+    ``detectable`` is the smallest effect a two-sided paired t-test would find with 80 %
+    power at the spread seen: a difference (superiority), a relative change of the
+    ratio, e.g. 0.05 for 5 % (equivalence, non-inferiority) or a speed-up factor (speed),
+    always against no effect rather than the margin.
     ``p_value`` is the row's own test (None where nothing was tested), ``adjusted_p``
     that after :func:`holm`; ``seeds_needed`` (:func:`seeds_needed`) how many paired
     seeds would settle the row at 80 % power; ``ungated`` the verdict the numbers
@@ -298,6 +303,8 @@ def late_score(history: Sequence[Mapping], metric: str, last: int = 3) -> float:
 def _arm_gate(arm: str, what: str, failures: dict, units: int, remedy: str) -> Precondition:
     """Whether ``what`` holds for ``arm`` at every unit; failing, the units and why, and
     what would make the claim testable (``remedy``)."""
+    if units == 0:
+        return Precondition(f"{arm} {what}", False, "no runs of this arm to check")
     detail = "; ".join(f"{_unit_text(u)}: {why}" for u, why in failures.items())
     return Precondition(f"{arm} {what}", not failures,
                         f"fails at {len(failures)} of {units}: {detail}; testable with {remedy}"
@@ -312,9 +319,11 @@ def adapted(arm: str, curves: Mapping, chosen: Mapping) -> Precondition:
     for unit, points in curves.items():
         scores = dict(points)
         pick = chosen.get(unit)
-        if 0 not in scores:
+        if 0 not in scores or math.isnan(scores[0]):
             failures[unit] = "no evaluation at iteration 0 to compare with"
-        elif pick is None or not np.isfinite(pick) or int(pick) == 0:
+        elif pick is None or not np.isfinite(pick):
+            failures[unit] = "no chosen checkpoint"
+        elif int(pick) == 0:
             failures[unit] = "chose iteration 0 (the untouched start)"
         elif not scores.get(int(pick), math.inf) < scores[0]:
             failures[unit] = f"chosen {scores.get(int(pick), math.nan):.4g} not below the start {scores[0]:.4g}"
@@ -324,9 +333,11 @@ def adapted(arm: str, curves: Mapping, chosen: Mapping) -> Precondition:
 
 def late_gain(points: Sequence[tuple[int, float]]) -> float:
     """The share of a run's total gain (its first score minus its best) that came in the
-    last third of its evaluations (0 when it never improved; NaN under 3 evaluations)."""
+    last third of its evaluations (0 when it never improved; NaN under 3 evaluations, with
+    a failed (NaN) evaluation, or from a start that collapsed (+inf), where no gain is
+    measured)."""
     scores = np.array([s for _, s in points], dtype=float)
-    if len(scores) < 3:
+    if len(scores) < 3 or np.isnan(scores).any() or not np.isfinite(scores[0]):
         return math.nan
     late = math.ceil(len(scores) / 3)
     best, early_best = scores.min(), scores[:-late].min()
@@ -341,7 +352,8 @@ def converged(arm: str, curves: Mapping) -> Precondition:
     for unit, points in curves.items():
         share = late_gain(points)
         if math.isnan(share):
-            failures[unit] = f"{len(points)} evaluation(s): no curve to judge"
+            failures[unit] = (f"{len(points)} evaluation(s), a failed one or a collapsed start: "
+                              "no curve to judge")
         elif share > LATE_GAIN:
             failures[unit] = f"the last third brought {share:.0%} of its gain"
     return _arm_gate(arm, f"converged (the last third of its evaluations brought at most "
@@ -554,8 +566,9 @@ def speed(claim: Claim, a: Mapping, b: Mapping, length_a: Mapping, length_b: Map
 def _speed(claim: Claim, a: Mapping, b: Mapping, length_a: Mapping, length_b: Mapping) -> Result:
     censored = {arm: {s: (v is None) for s, v in values.items()}
                 for arm, values in zip(claim.arms, (a, b))}
-    known_a = {s: (length_a[s] if v is None else v) for s, v in a.items()}
-    known_b = {s: (length_b[s] if v is None else v) for s, v in b.items()}
+    # a censored run without a known length is a failed arm (NaN)
+    known_a = {s: (length_a.get(s, math.nan) if v is None else v) for s, v in a.items()}
+    known_b = {s: (length_b.get(s, math.nan) if v is None else v) for s, v in b.items()}
     seeds, ta, tb, failed = _paired(claim, known_a, known_b)
     values = {claim.arms[0]: dict(a), claim.arms[1]: dict(b), "censored": censored}
     if failed:
@@ -624,19 +637,21 @@ def holm(results: Sequence[Result], alpha: float = ALPHA) -> list[Result]:
     return out
 
 
-def seeds_table(results: Sequence[Result]) -> list[dict]:
+def seeds_table(results: Sequence[Result]) -> pd.DataFrame:
     """For each inconclusive row with a seeds-needed count: the claim, the seeds run, the
     seeds that would settle it with 80 % power (and the range the spread's uncertainty
-    allows) and which verdict they would most likely give."""
+    allows) and which verdict they would most likely give.  The counts are at the row's
+    own level, before Holm's correction, which would ask for more."""
     rows = []
     for r in results:
         if r.verdict == "inconclusive" and r.seeds_needed:
             low, high = r.seeds_needed["range"]
             rows.append({"claim": r.claim, "seeds run": r.seeds,
-                         "seeds needed": _count_text(r.seeds_needed["seeds"]),
+                         "seeds needed at 5 %": _count_text(r.seeds_needed["seeds"]),
                          "range": f"{_count_text(low)}–{_count_text(high)}",
                          "would settle it as": r.seeds_needed["settles"]})
-    return rows
+    return pd.DataFrame(rows, columns=["claim", "seeds run", "seeds needed at 5 %", "range",
+                                       "would settle it as"])
 
 
 def _count_text(n: int | None) -> str:

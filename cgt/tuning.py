@@ -71,6 +71,8 @@ def tune(grids: Mapping[str, Sequence[float]], trial: Callable[[str, float, int]
         raise ValueError(f"the tuning rule needs at least {MIN_SEEDS} tuning seeds, got {list(seeds)}")
     if shared := sorted(set(seeds) & set(verdict_seeds)):
         raise ValueError(f"tuning seeds {shared} are also verdict seeds: tune on seeds no verdict uses")
+    if any(rate <= 0 for grid in grids.values() for rate in grid):
+        raise ValueError("learning rates must be positive")
     sizes = {len(set(g)) for g in grids.values()}
     if len(sizes) != 1 or min(sizes) < MIN_RATES:
         raise ValueError(f"every arm needs a grid of the same number of rates (≥ {MIN_RATES}); got "

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cgt import profiles
+from cgt import claims, profiles
 from cgt.experiments import bsa, cgantransfer, ctf
 
 
@@ -63,7 +63,7 @@ def test_cgantransfer_claims_pair_by_seed_race_to_one_target_and_never_reward_a_
         assert row.verdict == "untestable" and "full model failed" in row.reason
     assert rows[-2].verdict == "inconclusive" and rows[-1].verdict == "supported"
     assert [r.adjusted_p is not None for r in rows[:3]] == [True] * 3  # Holm's family: 3 tested
-    assert cgantransfer.seeds_to_resolve(rows).empty  # no inconclusive row has two seeds
+    assert claims.seeds_table(rows).empty  # no inconclusive row has two seeds
 
 
 def test_cgantransfer_rows_need_every_arm_to_leave_its_start_and_learn_its_classes():
@@ -78,6 +78,11 @@ def test_cgantransfer_rows_need_every_arm_to_leave_its_start_and_learn_its_class
     assert "ours adapted" in quality.reason and "2/25 fashion_mnist seed 2: chose iteration 0" in quality.reason
     assert "BSA learned its classes (conditional accuracy ≥ 0.55" in quality.reason
     assert "seed 4: accuracy 0.120" in quality.reason
+    # the mechanism row compares ours with the control at the control's units (seeds 0-2) only
+    late = _kt_frames(_history([70, 60, 54, 50, 51]))
+    late.loc[(late.method == "cgantransfer") & (late.seed == 4), "best_iteration"] = 0.0
+    rows = cgantransfer.claims(late, None, empty, None, 0.0, KT_SIZES)
+    assert rows[0].verdict == "untestable" and rows[2].verdict == "supported"
 
 
 def test_cgantransfer_race_needs_bsa_converged_and_censors_an_arm_that_never_arrives():
@@ -134,7 +139,7 @@ def test_bsa_claims_pair_seeds_judge_the_size_trend_by_gaps_and_check_exact_prop
     assert next(r for c, r in rows.items() if c.startswith("Adding a domain")).verdict == "supported"
     moved = bsa.claims(grid, by_size, sources, sweep, {"bsa": {"max_abs_difference": 1e-6}}, sizes)
     assert moved[-1].verdict == "contradicted"
-    resolve = bsa.seeds_to_resolve(list(rows.values()))
+    resolve = claims.seeds_table(list(rows.values()))
     assert set(resolve.claim) >= {"At 5 images (emoji) BSA beats Update all"}
 
 

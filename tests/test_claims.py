@@ -314,3 +314,15 @@ def test_curve_reads_a_history_and_never_chooses_a_collapsed_evaluation():
     history = [{"iteration": 0, "fid": 10.0}, {"iteration": 5, "fid": 1.0, "collapsed": True},
                {"iteration": 10}, {"iteration": 15, "fid": 8.0}]
     assert claims.curve(history, "fid") == [(0, 10.0), (5, np.inf), (15, 8.0)]
+
+
+def test_arm_preconditions_fail_where_nothing_can_be_judged():
+    assert not claims.adapted("x", {}, {}).holds  # no runs: nothing shows the arm worked
+    assert "no chosen checkpoint" in claims.adapted("x", {0: [(0, 5.0), (10, 4.0)]},
+                                                      {0: float("nan")}).detail
+    failed = [(0, 5.0), (10, float("nan")), (20, 4.0)]
+    collapsed_start = [(0, float("inf")), (10, 5.0), (20, 4.0)]
+    assert np.isnan(claims.late_gain(failed)) and np.isnan(claims.late_gain(collapsed_start))
+    assert not claims.converged("x", {0: failed}).holds
+    censored = claims.speed(_claim("speed"), {0: None, 1: 5}, {0: 8, 1: 9}, {1: 50}, {0: 50, 1: 50})
+    assert censored.verdict == "untestable" and "failed (seed 0)" in censored.reason

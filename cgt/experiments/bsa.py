@@ -599,7 +599,7 @@ def claims(grid: pd.DataFrame, by_size: pd.DataFrame, sources: pd.DataFrame, swe
                        f"{LABELS[other]}", "superiority", ("BSA", LABELS[other])),
                 by_seed(cell, "bsa"), by_seed(cell, other),
                 arm_checks(cell, "bsa") + arm_checks(cell, other))
-            if refs is not None and len(cell):
+            if refs is not None and len(cell) and result.verdict != "untestable":
                 result.ours += copy_note(cell, refs[refs.target == name], ("bsa", other))
             rows.append(result)
     small, large = min(sizes["shots"]), max(sizes["shots"])
@@ -639,13 +639,6 @@ def claims(grid: pd.DataFrame, by_size: pd.DataFrame, sources: pd.DataFrame, swe
         ours_d["max_abs_difference"], 0.0,
         f"largest pixel change on source samples {ours_d['max_abs_difference']:.1e}{changed}"))
     return protocol.holm(rows)
-
-
-def seeds_to_resolve(results: list[protocol.Result]) -> pd.DataFrame:
-    """For each inconclusive row with an interval: the paired seeds that would settle it
-    with 80 % power if the mean and spread stayed as measured, and which way."""
-    return pd.DataFrame(protocol.seeds_table(results),
-                        columns=["claim", "seeds run", "seeds needed", "range", "would settle it as"])
 
 
 @torch.no_grad()

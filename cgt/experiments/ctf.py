@@ -496,6 +496,8 @@ def arm_checks(frame: pd.DataFrame, rows=(FULL, BASELINE)) -> list[protocol.Prec
     start (a checkpoint past iteration 0 with a better selection FID), converged, and
     renders its classes (conditional accuracy of its fresh samples at least
     :func:`cgt.claims.learned_level` of chance, 1 / classes with the head cut to them)."""
+    if frame.empty:
+        return [protocol.Precondition("runs of the compared rows", False, "none ran")]
     chance = float(frame.chance_accuracy.iloc[0])
     checks = []
     for name in rows:
@@ -530,13 +532,6 @@ def table_claim(key: str, name: str) -> protocol.Claim:
                   f"with all of them (classifier score within ±{SCORE_MARGIN:.0%})", "equivalence",
                   "classifier score", ("ours, fewer HQ", "baseline, entire HQ"),
                   lower_is_better=False, margin=SCORE_MARGIN)
-
-
-def seeds_to_resolve(results: list[protocol.Result]) -> pd.DataFrame:
-    """For each inconclusive row with an interval: the paired seeds that would settle it
-    with 80 % power if the mean and spread stayed as measured, and which way."""
-    return pd.DataFrame(protocol.seeds_table(results),
-                        columns=["claim", "seeds run", "seeds needed", "range", "would settle it as"])
 
 
 def claims(table1: pd.DataFrame, table2: pd.DataFrame | None, ablation: pd.DataFrame | None,

@@ -73,9 +73,13 @@ def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = NEIGHBOURS) ->
 def novelty(samples: np.ndarray, training: np.ndarray, held_out: np.ndarray,
             k: int = NEIGHBOURS) -> dict:
     """Every measure above for one set of sample features (density and coverage against
-    the held-out images)."""
+    the held-out images, with ``k`` cut to one fewer than they are where they are few;
+    the ``k`` used is returned)."""
+    if len(held_out) < 2:
+        raise ValueError(f"novelty needs at least 2 held-out images, got {len(held_out)}")
+    k = min(k, len(held_out) - 1)  # a few held-out images hold fewer neighbours
     return {"memorisation_ratio": memorisation_ratio(samples, training, held_out),
             "nearer_than_held_out": nearer_than_held_out(samples, training, held_out),
             "training_neighbours": training_neighbours(samples, training),
-            "training_images": len(training),
-            **density_coverage(held_out, samples, min(k, len(held_out) - 1))}
+            "training_images": len(training), "neighbours_k": k,
+            **density_coverage(held_out, samples, k)}
