@@ -200,18 +200,17 @@ def _power(n: int, standardised: float, one_sided: bool = False) -> float:
     return float(power + special.nctdtr(n - 1, shift, -critical))
 
 
-def detectable_effect(values, level: float = LEVEL, power: float = POWER) -> float:
-    """The paired mean a two-sided t-test at ``level`` would find with ``power``, given
-    the spread seen and the seeds run (noncentral t, as :func:`seeds_needed` counts)."""
+def detectable_effect(values) -> float:
+    """The paired mean a two-sided t-test at :data:`LEVEL` would find with :data:`POWER`,
+    given the spread seen and the seeds run (noncentral t, as :func:`seeds_needed` counts)."""
     values = np.asarray(values, dtype=float)
     n, spread = len(values), values.std(ddof=1)
     if spread == 0:
         return 0.0
-    assert level == LEVEL, "the power functions work at the protocol's level"
     high = 1.0
-    while _power(n, high) < power:
+    while _power(n, high) < POWER:
         high *= 2
-    return float(spread * optimize.brentq(lambda d: _power(n, d) - power, 0.0, high))
+    return float(spread * optimize.brentq(lambda d: _power(n, d) - POWER, 0.0, high))
 
 
 def _smallest_n(power_at, limit: int) -> int | None:

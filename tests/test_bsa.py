@@ -318,7 +318,9 @@ def test_collapsed_and_stuck_runs_are_failures_not_scores():
 
 def test_a_failed_arm_makes_its_claim_untestable_and_missing_size_runs_say_why():
     sizes = profiles.SIZES["bsa"]["quick"]
-    frame = pd.DataFrame([{"method": m, "seed": s, "shots": 25, "target": "lfw",
+    worked = {"history": [{"iteration": 0, "kid": 9.0}, {"iteration": 100, "kid": 2.0},
+                          {"iteration": 200, "kid": 2.1}], "best_iteration": 100, "memorisation_ratio": 1.0}
+    frame = pd.DataFrame([{"method": m, "seed": s, "shots": 25, "target": "lfw", **worked,
                            "kid": np.nan if (m, s) == ("bsa", 1) else 1.0 + s}
                           for m in ("bsa", "transfergan", "update-all") for s in (0, 1, 2)])
     claim = study._claim("bsa-quality", "x", "superiority", ("BSA", "TransferGAN"))
