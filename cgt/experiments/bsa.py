@@ -604,9 +604,9 @@ def claims(grid: pd.DataFrame, by_size: pd.DataFrame, sources: pd.DataFrame, swe
             rows.append(result)
     small, large = min(sizes["shots"]), max(sizes["shots"])
     for other in [m for m in sizes["size_methods"] if m != "bsa"]:
-        ran = [_ran(by_size, "the size trend")] + [
+        ran = [_ran(by_size, "the size trend")] + [  # the arms are checked where they ran
             check for shots in (small, large) for m in ("bsa", other)
-            for check in arm_checks(by_size, m, shots=shots)]
+            for check in arm_checks(by_size, m, shots=shots)] * (len(by_size) > 0)
         rows.append(protocol.superiority(
             _claim("bsa-size-trend", f"{LABELS[other]} gains on BSA as the images grow from "
                    f"{small} to {large}", "superiority",
