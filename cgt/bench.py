@@ -1,14 +1,21 @@
 """``python -m cgt.bench`` (``make bench``): how fast the training path runs here.
 
-Prints, for the current machine: training-step throughput of two 32×32 settings,
-cGANTransfer's (the 8-class source model, BigGAN-style G and D) and CTF's phase 2
-(G_A reading the transferring features of a frozen G_LH, the box-regressing D and
-its self-supervision loss), on the naive path (fp32, NCHW) and the fast path
-(bf16 autocast + channels-last where supported), their ratio, the
-achieved FLOP/s (counted with ``torch.utils.flop_counter``) against a matmul
-peak measured in the same run (the best over several sizes and timings, with its spread), generator-sampling and feature-extraction
-throughput, and peak memory.  Every figure is the median of ``--repeats`` timings;
-the figures also go to ``_build/bench.json``.
+Prints, for the current machine and as it goes: training-step throughput of two 32×32
+settings, cGANTransfer's (the 8-class source model, BigGAN-style G and D) and CTF's
+phase 2 (G_A reading the transferring features of a frozen G_LH, the box-regressing D
+and its self-supervision loss), on the naive path (fp32, NCHW) and the fast path (bf16
+autocast + channels-last where supported), their ratio, and the achieved FLOP/s
+(counted with ``torch.utils.flop_counter``) against a roofline measured in the same run;
+then generator-sampling and feature-extraction throughput and peak memory.
+
+The roofline of a path is the best FLOP/s of the operations a step spends its FLOPs
+in, each timed alone on that path: square matmuls of several sizes, and every
+convolution and linear layer of the timed steps at the shape the step runs it, its
+forward and its backward timed apart.  A step's FLOP/s is its FLOPs over the sum of
+its operations' times (plus overhead), so it cannot beat the fastest of them: the
+utilisation printed stays at or below 100 %, and the operation that set the roofline
+is named.  Every figure is the median of ``--repeats`` timings (the roofline's: the
+best); the figures also go to ``_build/bench.json``.
 """
 
 from __future__ import annotations
@@ -26,12 +33,17 @@ from torch.utils.flop_counter import FlopCounterMode
 from . import atomic, paths
 from .machine import device_description
 from .methods import ctf
+from .metrics import extract_features
+from .metrics.evaluate import generate
 from .nn import Discriminator, GANConfig, Generator
 from .train import TrainConfig, fast_path, pick_device, train_gan
 
 
 PEAK_SIZES = (1024, 2048, 4096)
 PEAK_REPEATS = 5
+OP_REPEATS = 3  # timings per step operation (forward and backward each), the best kept
+# The two paths a step is timed on: precision asked of the training loop.
+PATHS = {"naive": "fp32", "fast": "auto"}
 
 
 def matmul_peak(device, dtype, sizes=PEAK_SIZES, repeats: int = PEAK_REPEATS,
@@ -106,6 +118,103 @@ def step_flops(width: int, batch: int, setting: str = "cGANTransfer") -> float:
     return float(counter.get_total_flops())
 
 
+@dataclass(frozen=True)
+class Operation:
+    """A convolution or linear layer of a training step, at the shape the step runs it."""
+    kind: str  # "conv" or "linear"
+    input_shape: tuple
+    in_features: int
+    out_features: int
+    kernel: tuple = ()
+    stride: tuple = ()
+    padding: tuple = ()
+    bias: bool = True
+
+    def __str__(self) -> str:
+        if self.kind == "linear":
+            return f"linear {self.in_features}→{self.out_features} on {tuple(self.input_shape)}"
+        n, _, h, w = self.input_shape
+        kernel = "×".join(map(str, self.kernel))
+        stride = f", stride {self.stride[0]}" if max(self.stride) > 1 else ""
+        return (f"conv {kernel} {self.in_features}→{self.out_features} on {n}×{h}×{w}{stride}")
+
+    def module(self) -> torch.nn.Module:
+        if self.kind == "linear":
+            return torch.nn.Linear(self.in_features, self.out_features, bias=self.bias)
+        return torch.nn.Conv2d(self.in_features, self.out_features, self.kernel, self.stride,
+                               self.padding, bias=self.bias)
+
+
+def _operation(module, inputs) -> Operation:
+    shape = tuple(inputs[0].shape)
+    if isinstance(module, torch.nn.Linear):
+        return Operation("linear", shape, module.in_features, module.out_features,
+                         bias=module.bias is not None)
+    return Operation("conv", shape, module.in_channels, module.out_channels, module.kernel_size,
+                     module.stride, module.padding, module.bias is not None)
+
+
+def step_operations(width: int, batch: int, setting: str = "cGANTransfer") -> set[Operation]:
+    """Every convolution and linear layer one training iteration runs, with its input shape."""
+    s = SETTINGS[setting](width)
+    seen: set[Operation] = set()
+    hooks = [m.register_forward_hook(lambda m, inputs, _: seen.add(_operation(m, inputs)))
+             for net in (s.generator, s.discriminator) for m in net.modules()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    try:
+        train_gan(s.generator, s.discriminator, s.images, s.labels,
+                  TrainConfig(iterations=1, batch_size=batch, device="cpu", precision="fp32"),
+                  progress=False, **s.train_kwargs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def operation_rates(operation: Operation, device, precision: str,
+                    repeats: int = PEAK_REPEATS) -> dict:
+    """Best FLOP/s of ``operation``'s forward and of its backward (weight and input
+    gradients), timed apart on ``precision``'s path (autocast dtype, memory format)."""
+    dtype, channels_last = fast_path(device, precision)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    module = operation.module().to(device)
+    x = torch.randn(operation.input_shape, device=device)
+    if x.dim() == 4:
+        module, x = module.to(memory_format=memory_format), x.contiguous(memory_format=memory_format)
+    x.requires_grad_(True)
+    autocast = torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+    def forward():
+        with autocast:
+            return module(x)
+
+    with FlopCounterMode(display=False) as counted:  # also the warm-up
+        y = forward()
+    forward_flops = counted.get_total_flops()
+    gradient = torch.randn_like(y)
+    with FlopCounterMode(display=False) as counted:
+        y.backward(gradient)
+    backward_flops = counted.get_total_flops()
+    best = {"forward": float("inf"), "backward": float("inf")}
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        y = forward()
+        _sync(device)
+        best["forward"] = min(best["forward"], time.perf_counter() - start)
+        start = time.perf_counter()
+        y.backward(gradient)
+        _sync(device)
+        best["backward"] = min(best["backward"], time.perf_counter() - start)
+    return {"forward": forward_flops / best["forward"], "backward": backward_flops / best["backward"]}
+
+
+def roofline(candidates: dict) -> tuple[str, float]:
+    """The best of ``candidates`` (operation name → FLOP/s): (its name, its FLOP/s)."""
+    name = max(candidates, key=candidates.get)
+    return name, candidates[name]
+
+
 def step_time(width: int, batch: int, precision: str, device, steps: int,
               setting: str = "cGANTransfer") -> float:
     """Seconds per training iteration: (time of 2 + steps) − (time of 2) iterations, over steps."""
@@ -126,9 +235,6 @@ def step_time(width: int, batch: int, precision: str, device, steps: int,
 
 def sampling_throughput(device, precision: str, n: int = 1000) -> tuple[float, float]:
     """Images/s of G sampling (width 32) and of the feature network's extraction."""
-    from .metrics import extract_features
-    from .metrics.evaluate import generate
-
     g = cgantransfer_setting(32).generator.to(device).eval()
     dtype, _ = fast_path(device, precision)
     with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
@@ -147,44 +253,103 @@ def peak_memory_mb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _path_name(device, precision: str) -> str:
+    dtype, channels_last = fast_path(device, precision)
+    return f"{'bf16' if dtype is not None else 'fp32'}{', channels-last' if channels_last else ''}"
+
+
+def measure_rooflines(device, operations: dict, peak_sizes=PEAK_SIZES, repeats: int = OP_REPEATS,
+                      say=print) -> dict:
+    """Per path ("naive", "fast"): every candidate's FLOP/s (the matmuls of ``peak_sizes``
+    in the path's dtype, the forward and backward of each of ``operations[path]``) and the
+    roofline, the best of them.  A fast path that is the naive one is measured once."""
+    out = {}
+    for path, precision in PATHS.items():
+        name = _path_name(device, precision)
+        same = next((o for o in out.values() if o["path"] == name), None)
+        if same is not None:
+            out[path] = same
+            continue
+        dtype = fast_path(device, precision)[0] or torch.float32
+        matmul = matmul_peak(device, dtype, peak_sizes)
+        say(f"{path} path ({name}): matmul best {matmul['peak'] / 1e12:.3f} TFLOP/s ("
+            + "; ".join(f"{size}²: median {r['median'] / 1e12:.3f}" for size, r in matmul["by_size"].items())
+            + ")", flush=True)
+        candidates = {f"matmul {size}² {str(dtype).removeprefix('torch.')}": r["max"]
+                      for size, r in matmul["by_size"].items()}
+        ordered = sorted(operations[path], key=str)
+        for i, operation in enumerate(ordered, 1):
+            for direction, rate in operation_rates(operation, device, precision, repeats).items():
+                candidates[f"{operation}, {direction}"] = rate
+            if i % 10 == 0 or i == len(ordered):
+                say(f"{path} path: timed {i}/{len(ordered)} step operations", flush=True)
+        operation, peak = roofline(candidates)
+        say(f"{path} path roofline: {peak / 1e12:.3f} TFLOP/s, set by {operation}", flush=True)
+        out[path] = {"path": name, "operation": operation, "peak": peak, "candidates": candidates,
+                     "matmul_by_size": matmul["by_size"]}
+    return out
+
+
 def run(widths=(16, 32, 64), batch: int = 64, steps: int = 3, repeats: int = 3,
-        device: str = "auto") -> dict:
+        device: str = "auto", peak_sizes=PEAK_SIZES, op_repeats: int = OP_REPEATS,
+        say=print) -> dict:
+    """The benchmark (see the module's text); ``say`` prints each figure as it is measured."""
     device = pick_device(device)
     median = lambda f: statistics.median(f() for _ in range(repeats))  # noqa: E731
     fast_dtype, channels_last = fast_path(device, "auto")
-    # bf16 products are timed only where the fast path uses them: without bf16 units a
-    # CPU emulates them ~100× slower than fp32, and nothing here runs in bf16 then
-    peaks = {"fp32": matmul_peak(device, torch.float32)}
-    if fast_dtype is not None:
-        peaks["bf16"] = matmul_peak(device, fast_dtype)
+    say(f"device: {device_description()}; naive path: {_path_name(device, 'fp32')}; "
+        f"fast path: {_path_name(device, 'auto')}", flush=True)
+    timed = [("cGANTransfer", width) for width in widths] + [("CTF", 32)]
+    # the naive path is timed at width 32 only (it is the slow one)
+    paths_of = {(setting, width): ("naive", "fast") if width == 32 else ("fast",)
+                for setting, width in timed}
+    operations = {"naive": set(), "fast": set()}
+    for (setting, width), paths_timed in paths_of.items():
+        found = step_operations(width, batch, setting)
+        for path in paths_timed:
+            operations[path] |= found
+    say(f"the timed steps run {len(operations['fast'])} distinct convolution and linear "
+        f"shapes; each is timed alone, forward and backward", flush=True)
+    rooflines = measure_rooflines(device, operations, peak_sizes, op_repeats, say)
     report = {"device": device_description(), "torch": torch.__version__, "batch": batch,
               "repeats": repeats, "fast_path": {"autocast": str(fast_dtype),
                                                 "channels_last": channels_last},
-              "matmul_peak_tflops": {k: v["peak"] / 1e12 for k, v in peaks.items()},
-              "matmul_by_size_tflops": {k: {size: {stat: x / 1e12 for stat, x in r.items()}
-                                            for size, r in v["by_size"].items()}
-                                        for k, v in peaks.items()},
+              "roofline": {path: {"path": r["path"], "operation": r["operation"],
+                                  "tflops": r["peak"] / 1e12} for path, r in rooflines.items()},
+              "candidates_tflops": {path: {k: v / 1e12 for k, v in r["candidates"].items()}
+                                    for path, r in rooflines.items()},
               "training": {}}
-    timed = [("cGANTransfer", width) for width in widths] + [("CTF", 32)]
     for setting, width in timed:
         flops = step_flops(width, batch, setting)
         row = {"setting": setting, "width": width, "gflop_per_step": flops / 1e9}
-        paths_to_time = ("fp32", "auto") if width == 32 else ("auto",)
-        for precision in paths_to_time:
-            seconds = median(lambda: step_time(width, batch, precision, device, steps, setting))
-            name = "naive" if precision == "fp32" else "fast"
-            peak = report["matmul_peak_tflops"]["bf16" if fast_dtype and name == "fast" else "fp32"]
-            row[name] = {"it_per_s": 1 / seconds, "images_per_s": batch / seconds,
-                         "tflops": flops / seconds / 1e12,
-                         "utilisation_of_peak": flops / seconds / 1e12 / peak}
+        for path in paths_of[(setting, width)]:
+            seconds = median(lambda: step_time(width, batch, PATHS[path], device, steps, setting))
+            peak = rooflines[path]["peak"]
+            row[path] = {"it_per_s": 1 / seconds, "images_per_s": batch / seconds,
+                         "tflops": flops / seconds / 1e12, "utilisation_of_peak": flops / seconds / peak}
         if "naive" in row:
             row["speedup"] = row["fast"]["it_per_s"] / row["naive"]["it_per_s"]
         report["training"][f"{setting}, width {width}"] = row
+        say(_training_line(f"{setting}, width {width}", row, batch), flush=True)
     sampling, features = sampling_throughput(device, "auto")
     report["sampling_images_per_s"] = sampling
     report["feature_extraction_images_per_s"] = features
     report["peak_memory_mb"] = peak_memory_mb(device)
+    say(f"G sampling: {sampling:.0f} img/s; feature extraction: {features:.0f} img/s; "
+        f"peak memory {report['peak_memory_mb']:.0f} MB", flush=True)
     return report
+
+
+def _training_line(name: str, row: dict, batch: int) -> str:
+    line = f"{name} setting, batch {batch}: {row['gflop_per_step']:.0f} GFLOP/step"
+    for path in ("naive", "fast"):
+        if path in row:
+            r = row[path]
+            line += (f"; {path} {r['it_per_s']:.2f} it/s = {r['images_per_s']:.0f} img/s, "
+                     f"{r['tflops']:.3f} TFLOP/s ({100 * r['utilisation_of_peak']:.0f} % of its roofline)")
+    if "speedup" in row:
+        line += f"; fast/naive {row['speedup']:.2f}×"
+    return line
 
 
 def main(argv=None) -> None:
@@ -198,25 +363,6 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=str(paths.build_dir() / "bench.json"))
     args = parser.parse_args(argv)
     report = run(tuple(args.widths), args.batch, args.steps, args.repeats, args.device)
-    print(f"device: {report['device']}; fast path: {report['fast_path']}")
-    for dtype, by_size in report["matmul_by_size_tflops"].items():
-        sizes = "; ".join(f"{size}²: median {r['median']:.3f} (min {r['min']:.3f}, max {r['max']:.3f})"
-                          for size, r in by_size.items())
-        print(f"matmul peak {dtype}: {report['matmul_peak_tflops'][dtype]:.3f} TFLOP/s, the best "
-              f"of {PEAK_REPEATS} timings per size ({sizes})")
-    for name, row in report["training"].items():
-        line = f"{name} setting, batch {args.batch}: {row['gflop_per_step']:.0f} GFLOP/step"
-        for path in ("naive", "fast"):
-            if path in row:
-                r = row[path]
-                line += (f"; {path} {r['it_per_s']:.2f} it/s = {r['images_per_s']:.0f} img/s, "
-                         f"{r['tflops']:.3f} TFLOP/s ({100 * r['utilisation_of_peak']:.0f} % of peak)")
-        if "speedup" in row:
-            line += f"; fast/naive {row['speedup']:.2f}×"
-        print(line)
-    print(f"G sampling: {report['sampling_images_per_s']:.0f} img/s; feature extraction: "
-          f"{report['feature_extraction_images_per_s']:.0f} img/s; "
-          f"peak memory {report['peak_memory_mb']:.0f} MB")
     atomic.write_json(Path(args.out), report)
     print(f"written to {args.out}")
 

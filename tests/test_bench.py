@@ -29,3 +29,37 @@ def test_the_matmul_peak_is_the_best_of_every_size_and_timing():
     budget = bench.matmul_peak(torch.device("cpu"), torch.float32, sizes=(32, 64), repeats=1,
                                budget_s=0.0)
     assert set(budget["by_size"]) == {32}  # stops growing once a product exceeds the budget
+
+
+def test_the_step_operations_are_every_convolution_and_linear_layer_at_its_batch():
+    operations = bench.step_operations(8, batch=4)
+    kinds = {(o.kind, o.kernel) for o in operations}
+    assert {("conv", (3, 3)), ("conv", (1, 1)), ("linear", ())} <= kinds  # blocks, shortcuts, z/classes
+    assert all(o.input_shape[0] in (4, 8) for o in operations)  # the batch (D sees real + fake)
+    ctf_only = bench.step_operations(8, batch=4, setting="CTF") - operations
+    assert any(o.kind == "conv" for o in ctf_only)  # G_LH and the CTF convolutions are timed too
+
+
+def test_the_roofline_is_the_fastest_step_operation_and_the_step_stays_under_it():
+    """What `make bench` divides by: utilisation cannot exceed 100 % when the roofline is
+    the best rate of the operations the step itself spends its FLOPs in."""
+    device, width, batch = torch.device("cpu"), 16, 16
+    operations = bench.step_operations(width, batch)
+    rooflines = bench.measure_rooflines(device, {"naive": operations, "fast": operations},
+                                        peak_sizes=(128,), repeats=2, say=lambda *a, **k: None)
+    flops = bench.step_flops(width, batch)
+    for path, precision in bench.PATHS.items():
+        measured = rooflines[path]
+        assert measured["peak"] == max(measured["candidates"].values())
+        assert measured["candidates"][measured["operation"]] == measured["peak"]
+        assert sum(name.startswith("conv") for name in measured["candidates"]) >= 2 * 5
+        seconds = bench.step_time(width, batch, precision, device, steps=3)
+        assert 0 < flops / seconds <= measured["peak"], (path, flops / seconds, measured["operation"])
+
+
+def test_an_operation_is_timed_forward_and_backward_apart():
+    operation = bench.Operation("conv", (4, 8, 16, 16), 8, 8, (3, 3), (1, 1), (1, 1))
+    assert str(operation) == "conv 3×3 8→8 on 4×16×16"
+    rates = bench.operation_rates(operation, torch.device("cpu"), "fp32", repeats=1)
+    assert set(rates) == {"forward", "backward"} and all(r > 0 for r in rates.values())
+    assert bench.roofline({"a": 1.0, "b": 3.0, "c": 2.0}) == ("b", 3.0)
