@@ -14,9 +14,13 @@ the real one), the samples its evaluations draw, and two time estimates:
 * *on a named GPU*: all FLOPs over its dense bf16 peak times a stated utilisation.
 
 Only the runs are estimated: data builds, reference features and the chapters'
-analysis cells are not.  With ``dry_run`` the real datasets found on disk are taken
-as stand-in files in their formats (see ``tests/test_plan.py``): their runs execute on
-what the files hold, while their demands are checked against the published sizes.
+analysis cells are not.  Runs on a real dataset (CIFAR-10/100, Places365) or imported
+weights that are not on this machine are planned on a stand-in of the published shapes,
+with their demands checked against the published sizes, and say what they need (e.g.
+``needs CGT_CIFAR100``) in their rows and in the totals.  With ``dry_run`` the real
+datasets found on disk are taken as stand-in files in their formats (see
+``tests/test_plan.py``): their runs execute on what the files hold, while their demands
+are checked against the published sizes.
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ def _scratch():
                     os.environ[k] = v
 
 
-def run_row(p: planning.Planned, chapter: str, step: str) -> dict:
+def run_row(p: planning.Planned, chapter: str, step: str, needs=()) -> dict:
     flops = seconds = 0.0
     steps = 0
     for loop in p.loops:
@@ -122,7 +126,8 @@ def run_row(p: planning.Planned, chapter: str, step: str) -> dict:
             "train_flops": flops, "sample_flops": samples * p.sample_flops,
             "seconds_here": seconds + samples * p.sample_seconds,
             "unmet": [f"{d['dataset']}: {d['asked']} {d['what']} asked, {d['has']} there"
-                      for d in p.unmet()]}
+                      for d in p.unmet()],
+            "needs": sorted(set(needs) | p.needs)}
 
 
 def plan(profile: str, chapters=None, dry_run: bool = False, progress: bool = True) -> list[dict]:
@@ -135,31 +140,40 @@ def plan(profile: str, chapters=None, dry_run: bool = False, progress: bool = Tr
         for chapter in chapters or CHAPTERS:                           # steps are counted once
             for step, call in CHAPTERS[chapter](profile, sizes(chapter, profile)):
                 start = time.perf_counter()
+                session.needed.clear()  # the stand-ins this step plans on
                 call()
                 new = [key for key in session.runs if key not in seen]
+                needs = sorted(session.needed)
                 if progress:
                     print(f"planned {chapter}: {step}, {len(new)} runs in "
-                          f"{time.perf_counter() - start:.0f} s", flush=True)
-                rows += [run_row(session.runs[key], chapter, step) for key in new]
+                          f"{time.perf_counter() - start:.0f} s"
+                          + (f" (on stand-ins: needs {', '.join(needs)})" if needs else ""),
+                          flush=True)
+                rows += [run_row(session.runs[key], chapter, step, needs) for key in new]
                 seen.update(new)
     return rows
 
 
 def totals(rows: list[dict], gpu: str, utilisation: float) -> dict:
-    """Per chapter: runs, steps, FLOPs, hours here and on ``gpu``."""
+    """Per chapter: runs, steps, FLOPs, hours here and on ``gpu``, and the data it needs
+    that is absent (its runs on stand-ins: how many, and what they need)."""
     rate = GPU_PEAK_TFLOPS[gpu] * 1e12 * utilisation
     out = {}
     for row in rows:
-        t = out.setdefault(row["chapter"], {"runs": 0, "steps": 0, "pflops": 0.0,
-                                            "hours_here": 0.0, "hours_gpu": 0.0})
+        t = out.setdefault(row["chapter"], {"runs": 0, "steps": 0, "pflops": 0.0, "hours_here": 0.0,
+                                            "hours_gpu": 0.0, "runs_on_stand_ins": 0, "needs": []})
         flops = row["train_flops"] + row["sample_flops"]
         t["runs"] += 1
         t["steps"] += row["steps"]
         t["pflops"] += flops / 1e15
         t["hours_here"] += row["seconds_here"] / 3600
         t["hours_gpu"] += flops / rate / 3600
-    out["all"] = {k: sum(t[k] for t in out.values()) for k in ("runs", "steps", "pflops",
-                                                                "hours_here", "hours_gpu")}
+        if row.get("needs"):
+            t["runs_on_stand_ins"] += 1
+            t["needs"] = sorted(set(t["needs"]) | set(row["needs"]))
+    summed = ("runs", "steps", "pflops", "hours_here", "hours_gpu", "runs_on_stand_ins")
+    out["all"] = {**{k: sum(t[k] for t in out.values()) for k in summed},
+                  "needs": sorted({n for t in out.values() for n in t["needs"]})}
     return out
 
 
@@ -171,10 +185,12 @@ def report(profile: str, rows: list[dict], gpu: str, utilisation: float) -> str:
     lines = [f"plan of the {profile} profile: {len(rows)} runs; here = {device_description()}, "
              f"measured; {gpu} = {GPU_PEAK_TFLOPS[gpu]:.0f} TFLOP/s bf16 peak × "
              f"{utilisation:.0%} utilisation (stated)",
-             f"{'chapter':<14}{'runs':>6}{'steps':>10}{'PFLOP':>10}{'here':>12}{gpu:>12}"]
+             f"{'chapter':<14}{'runs':>6}{'steps':>10}{'PFLOP':>10}{'here':>12}{gpu:>12}  needs"]
     for chapter, t in totals(rows, gpu, utilisation).items():
+        needs = (f"{t['runs_on_stand_ins']} runs need {', '.join(t['needs'])}" if t["needs"]
+                 else "—")
         lines.append(f"{chapter:<14}{t['runs']:>6}{t['steps']:>10}{t['pflops']:>10.2f}"
-                     f"{_hours(t['hours_here']):>12}{_hours(t['hours_gpu']):>12}")
+                     f"{_hours(t['hours_here']):>12}{_hours(t['hours_gpu']):>12}  {needs}")
     unmet = [(row, u) for row in rows for u in row["unmet"]]
     for row, problem in unmet:
         lines.append(f"unmet data demand: {row['chapter']}/{row['run']} ({row['step']}): {problem}")
@@ -215,17 +231,20 @@ def main(argv=None) -> int:
     rows = plan(args.profile, args.chapter, args.dry_run)
     out = args.out or paths.build_dir() / f"plan-{args.profile}.json"
     summed = totals(rows, args.gpu, args.utilisation)
+    # the build skips the runs whose data is absent: its time limit counts the others
+    runnable = totals([row for row in rows if not row["needs"]], args.gpu, args.utilisation)["all"]
     atomic.write_json(out, {"profile": args.profile, "device": device_description(),
                             "gpu": args.gpu, "utilisation": args.utilisation, "totals": summed,
-                            "timeout_minutes_here": timeout_minutes(summed["all"]["hours_here"]),
+                            "timeout_minutes_here": timeout_minutes(runnable["hours_here"]),
                             "runs": rows})
     if args.runs:
         for row in rows:
             print(f"{row['chapter']}/{row['run']}: {', '.join(row['loops']) or 'no training'}, "
                   f"{row['samples']} samples, {row['train_flops'] / 1e12:.1f} TFLOP, "
-                  f"{_hours(row['seconds_here'] / 3600)} here")
+                  f"{_hours(row['seconds_here'] / 3600)} here"
+                  + (f"; needs {', '.join(row['needs'])}" if row["needs"] else ""))
     print(report(args.profile, rows, args.gpu, args.utilisation))
-    print(f"job time limit (2 × the runs' estimate + 60 min): "
-          f"{timeout_minutes(summed['all']['hours_here'])} min here, "
-          f"{timeout_minutes(summed['all']['hours_gpu'])} min on {args.gpu}; rows in {out}")
+    print(f"job time limit (2 × the estimate of the runs whose data is here + 60 min): "
+          f"{timeout_minutes(runnable['hours_here'])} min here, "
+          f"{timeout_minutes(runnable['hours_gpu'])} min on {args.gpu}; rows in {out}")
     return 1 if any(row["unmet"] for row in rows) else 0

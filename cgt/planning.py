@@ -18,18 +18,23 @@ demand is checked against the full datasets (the committed manifest's counts, or
 published sizes of the real ones); each list of repetitions (seeds, settings, dataset
 sizes: :data:`REPEATS`) is clipped to its first entry, so that each kind of run
 executes once instead of for every seed and setting.
+
+A real dataset or imported weights that are not on this machine are planned all the
+same: the loaders give a small *stand-in* of the published shapes and class names
+(:func:`note_stand_in`), demands on it are checked against the published sizes, and
+the runs that used it say which variable would make them real (``needs``).
 """
 
 from __future__ import annotations
 
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from torch.utils.flop_counter import FlopCounterMode
 
 STEPS = 2  # a FLOP-counted step that also warms up, then a timed one
-BATCH = 8  # the most images per measured step; figures scale linearly to the real batch
+BATCH = 8  # the most 32×32 images per measured step; figures scale linearly to the real batch
 SAMPLES = 16  # the most samples per evaluation
 REFERENCE = 256  # the most real images featurised for a reference not yet cached
 # A dry run checks code paths, not speed: one step (FLOPs and time, warm-up included) of
@@ -69,6 +74,7 @@ class Planned:
     sample_seconds: float = 0.0  # measured, per sample
     sample_flops: float = 0.0  # measured, per sample
     demands: list[dict] = field(default_factory=list)
+    needs: set = field(default_factory=set)  # variables of absent data it was planned without
 
     def samples(self) -> int:
         """Samples the full run draws: each loop's evaluations at the asked size, then
@@ -93,7 +99,11 @@ class Session:
     current: Planned | None = None
     in_training: bool = False
     flops: dict = field(default_factory=dict)  # signature -> FLOPs, counted once
+    seconds: dict = field(default_factory=dict)  # signature -> seconds of a timed step
     memo: dict = field(default_factory=dict)  # what planning loads or computes once
+    shapes: dict = field(default_factory=dict)  # a run's shape (see twin) -> its first run
+    stand_ins: dict = field(default_factory=dict)  # dataset or weights -> its variable
+    needed: set = field(default_factory=set)  # variables whose stand-ins were used so far
 
 
 _session: Session | None = None
@@ -132,6 +142,27 @@ def run_named(chapter: str, name: str):
         yield
     finally:
         _session.current = outer
+
+
+def twin(chapter: str, name: str, shape: str) -> tuple[str, str] | None:
+    """The (chapter, name) of an earlier planned run of the same ``shape`` (everything of
+    its configuration but its seeds), whose measurements run ``chapter/name`` takes over
+    instead of being measured again: a run costs the same at every seed.  None outside
+    planning or for the first run of a shape, which is then measured."""
+    if _session is None:
+        return None
+    first = _session.shapes.setdefault(shape, (chapter, name))
+    planned = _session.runs.setdefault((chapter, name), Planned(chapter, name))
+    if first == (chapter, name) or planned.loops:
+        return None
+    measured = _session.runs[first]
+    planned.loops = [replace(loop) for loop in measured.loops]
+    planned.training_samples = list(measured.training_samples)
+    planned.other_samples = measured.other_samples
+    planned.sample_seconds, planned.sample_flops = measured.sample_seconds, measured.sample_flops
+    planned.demands += [d for d in measured.demands if d not in planned.demands]
+    planned.needs |= measured.needs
+    return first
 
 
 def _run() -> Planned:
@@ -176,15 +207,17 @@ def skip_start_evaluation() -> bool:
 
 
 @contextmanager
-def training(kind: str, iterations: int, batch_size: int, eval_every: int):
-    """A training loop asked for ``iterations`` steps of ``batch_size``: yields the
-    :class:`Loop` whose ``iterations`` and ``measured_batch`` the loop runs instead
-    (the asked ones when not planning)."""
+def training(kind: str, iterations: int, batch_size: int, eval_every: int, resolution: int = 32):
+    """A training loop asked for ``iterations`` steps of ``batch_size`` images of
+    ``resolution``²: yields the :class:`Loop` whose ``iterations`` and ``measured_batch``
+    the loop runs instead (the asked ones when not planning).  The measured batch holds
+    at most as many pixels as ``BATCH`` images of 32² (one 128² image)."""
     evaluations = (1 + -(-iterations // eval_every)) if eval_every else 0
     if _session is None:
         yield Loop(kind, iterations, batch_size, evaluations, batch_size)
         return
-    loop = Loop(kind, iterations, batch_size, evaluations, min(batch_size, _session.batch))
+    measured = max(1, _session.batch * 32 ** 2 // resolution ** 2)
+    loop = Loop(kind, iterations, batch_size, evaluations, min(batch_size, measured))
     _run().loops.append(loop)
     _session.in_training = True
     try:
@@ -197,14 +230,22 @@ def planned_iterations(loop: Loop) -> int:
     return min(loop.iterations, _session.steps) if _session is not None else loop.iterations
 
 
+def measured(loop: Loop) -> bool:
+    """Whether a step of ``loop``'s signature was FLOP-counted and timed already (then one
+    step of the loop suffices: it takes those figures over)."""
+    return _session is not None and bool(loop.signature) and loop.signature in _session.seconds
+
+
 @contextmanager
 def step(loop: Loop, index: int):
     """Step ``index`` of a planned loop: the first is FLOP-counted, the second timed (a
-    loop of one step is timed on the first, warm-up included)."""
+    loop of one step is timed on the first, warm-up included); a signature measured
+    before gives its figures instead."""
     if _session is None or index > 1:
         yield
         return
     known = _session.flops.get(loop.signature) if loop.signature else None
+    timed = _session.seconds.get(loop.signature) if loop.signature else None
     counter = FlopCounterMode(display=False) if index == 0 and known is None else nullcontext()
     start = time.perf_counter()
     with counter:
@@ -213,12 +254,18 @@ def step(loop: Loop, index: int):
         loop.flops_per_step = float(counter.get_total_flops()) if known is None else known
         if loop.signature:
             _session.flops[loop.signature] = loop.flops_per_step
-    if index == 1 or planned_iterations(loop) == 1:
+    if timed is not None:
+        loop.seconds_per_step = timed
+    elif index == 1 or planned_iterations(loop) == 1:
         loop.seconds_per_step = time.perf_counter() - start
+        if index == 1 and loop.signature:
+            _session.seconds[loop.signature] = loop.seconds_per_step
 
 
-def samples(n: int) -> int:
-    """How many of ``n`` asked samples to draw (all, unless planning)."""
+def samples(n: int, resolution: int = 32) -> int:
+    """How many of ``n`` asked samples of ``resolution``² to draw: all, unless planning,
+    which draws at most ``SAMPLES`` of 32² (as many pixels at another resolution, at
+    least two: a covariance needs them)."""
     if _session is None:
         return n
     run = _run()
@@ -226,7 +273,7 @@ def samples(n: int) -> int:
         run.training_samples.append(n)
     else:
         run.other_samples += n
-    return min(n, _session.samples)
+    return min(n, max(2, _session.samples * 32 ** 2 // resolution ** 2))
 
 
 @contextmanager
@@ -249,6 +296,12 @@ def sampling(n: int, generator):
     run.sample_flops = known / max(n, 1)
 
 
+def preparation(n: int) -> int:
+    """How many of ``n`` batches of preparatory work outside the runs (a fresh model's BN
+    statistics) to do: all, unless planning, which does not count that work: one."""
+    return n if _session is None else min(n, 1)
+
+
 def reference_images(n: int) -> int:
     """How many of ``n`` real images to featurise for a comparison (all, unless planning)."""
     return n if _session is None else min(n, _session.reference)
@@ -262,15 +315,27 @@ def take(dataset: str, what: str, asked: int, has: int, full: int | None = None)
     dry run's data are small on purpose."""
     if _session is None:
         return asked
-    if _session.dry_run:
+    if _session.dry_run or dataset in _session.stand_ins:
         full = PUBLISHED_SMALLEST_CLASS.get(dataset, has if full is None else full)
     else:
         full = has
+    if dataset in _session.stand_ins:
+        note_stand_in(dataset, _session.stand_ins[dataset])
     demand = {"dataset": dataset, "what": what, "asked": asked, "has": full}
     if demand not in _run().demands:
         _run().demands.append(demand)
     return min(asked, has)
 
+
+def note_stand_in(what: str, variable: str) -> None:
+    """The current run (and the plan's current step) is planned on a stand-in for
+    ``what``, which is absent: setting ``variable`` would make it real."""
+    if _session is None:
+        return
+    _session.stand_ins[what] = variable
+    _session.needed.add(variable)
+    if _session.current is not None:
+        _session.current.needs.add(variable)
 
 
 def shapes(*modules) -> tuple:

@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import json
 import platform
+import re
 import shutil
 import subprocess
 import time
@@ -146,6 +147,10 @@ def code_fingerprint(modules: tuple[str, ...]) -> str:
     return digest.hexdigest()[:16]
 
 
+# A 16-hex-digit digest: of an ImageSet (``ImageSet.digest``) or a run key.
+DIGEST = re.compile(r"[0-9a-f]{16}")
+
+
 def record_path(chapter: str, name: str, profile: str, home: str | None = None) -> Path:
     """Where a run's record lives: ``home/<name>.json``, else the profile's runs folder."""
     if home is not None:
@@ -194,6 +199,21 @@ class RunSpec:
                    "code": code_fingerprint(tuple(self.code)), "computes_on": compute_kind()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
+    @property
+    def shape(self) -> str:
+        """The key without what changes from seed to seed (every ``seed`` entry of the
+        configuration, and the digests of the images it reads or of the run it continues):
+        what a run costs depends on the rest alone (see :func:`cgt.planning.twin`)."""
+        def unseeded(value):
+            if isinstance(value, dict):
+                return {k: unseeded(v) for k, v in value.items() if k != "seed"}
+            if isinstance(value, str) and DIGEST.fullmatch(value):
+                return "<digest>"
+            return [unseeded(v) for v in value] if isinstance(value, list) else value
+        payload = {"config": unseeded(self.config), "builder": self.builder, "chapter": self.chapter,
+                   "scoring": unseeded(asdict(self.scoring)) if self.scoring else None}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
 
 def run(spec: RunSpec, work: Callable[[RunRecord, Path], None]) -> RunRecord:
     """Run ``work(record, folder)`` unless a complete record with the same key exists.
@@ -219,8 +239,12 @@ def run(spec: RunSpec, work: Callable[[RunRecord, Path], None]) -> RunRecord:
     record = RunRecord(spec.chapter, spec.name, spec.profile, config=spec.config, seed=spec.seed,
                        key=key, builder=spec.builder, home=spec.home)
     record.save()  # the key is on disk before any checkpoint is
+    twin = planning.twin(spec.chapter, spec.name, spec.shape)
     try:
         with record, planning.run_named(spec.chapter, spec.name):
+            if twin is not None:  # planning: a run of this shape was measured already
+                _copy_twin(record_path(*twin, spec.profile, spec.home), record, folder)
+                return record
             work(record, folder)
             if spec.scoring is not None:
                 model = rebuild(record.path).to(pick_device())
@@ -229,6 +253,14 @@ def run(spec: RunSpec, work: Callable[[RunRecord, Path], None]) -> RunRecord:
         if spec.profile == "smoke":
             raise
     return record
+
+
+def _copy_twin(twin_file: Path, record: RunRecord, folder: Path) -> None:
+    """What a plan's twin run wrote (its metrics and files), as this run's: the runs that
+    continue this one then find what they would find after it."""
+    record.metrics.update(json.loads(twin_file.read_text())["metrics"])
+    if twin_file.with_suffix("").is_dir():
+        shutil.copytree(twin_file.with_suffix(""), folder, dirs_exist_ok=True)
 
 
 def rebuild(record_file: Path, which: str = "best") -> torch.nn.Module:

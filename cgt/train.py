@@ -300,7 +300,8 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, images: torch.Tens
     :mod:`cgt.distributed`.
     """
     check_training_data(generator, images, labels)
-    with planning.training("gan", config.iterations, config.batch_size, config.eval_every) as planned:
+    with planning.training("gan", config.iterations, config.batch_size, config.eval_every,
+                           images.shape[-1]) as planned:
         if planning.active():  # a few measured steps (see cgt.planning)
             config = replace(config, iterations=planning.planned_iterations(planned),
                              batch_size=planned.measured_batch, eval_every=config.eval_every and
@@ -324,6 +325,8 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
     loop = _loop(generator, discriminator, images, labels, config, device, select_parameters)
     planning.sign(planned, (generator, discriminator), config.d_steps, config.accumulate,
                   config.precision, regulariser is not None, d_regulariser is not None)
+    if planning.measured(planned):  # a plan measured this step already: one step suffices
+        config = replace(config, iterations=1, eval_every=config.eval_every and 1)
     result = loop.result
     start_iteration = 0
     if out_dir and (out_dir / "last.pt").exists():
@@ -335,7 +338,7 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
             if bad:  # checked before writing, so the last good checkpoint survives
                 raise DivergenceError(f"{label} weights became non-finite ({', '.join(bad[:3])}) "
                                       f"by iteration {iteration}; the last good checkpoint is kept")
-        if out_dir is not None and main_process:
+        if out_dir is not None and main_process and not planning.active():  # a plan never resumes
             atomic.save_torch(loop.state(iteration), out_dir / "last.pt")
 
     def keep_best(metrics: dict) -> None:

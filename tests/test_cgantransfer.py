@@ -244,10 +244,11 @@ def test_table3s_control_trains_the_bn_stage_of_a_copy_and_fine_tuning_the_body(
 
 
 def test_a_runs_initialisation_does_not_depend_on_whether_the_source_was_loaded_before():
-    from cgt.methods.runner import TransferTask, build, shipped_source
+    from cgt.methods import runner
+    from cgt.methods.runner import TransferTask, build
 
     task = TransferTask("fashion8-16", "fashion_mnist", ("shirt",), shots=4, seed=3, tiny=True)
-    shipped_source.cache_clear()
+    runner._loaded_source.cache_clear()
     first = build("bsa", task)[1].state_dict()  # this call loads the source
     again = build("bsa", task)[1].state_dict()  # this one finds it loaded
     assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)

@@ -153,3 +153,88 @@ def test_a_demand_that_a_dataset_cannot_meet_fails_the_plan_by_name(tmp_path, mo
     assert ("unmet data demand: ctf/ctf-fashion_mnist10-54000+12000-downsampled-s0 (Table I): "
             "fashion_mnist: 6600 high-quality + low-quality images apart per class asked, "
             "6000 there") in printed
+
+
+def test_runs_on_absent_real_data_are_planned_on_stand_ins_and_say_what_they_need(
+        tmp_path, monkeypatch, capsys):
+    from cgt.data import real
+
+    monkeypatch.setattr(real, "real_root", lambda name: None)  # whatever this machine holds
+    monkeypatch.setenv("CGT_BIGGAN_IMAGENET", str(tmp_path / "absent"))
+    monkeypatch.setitem(plan.CHAPTERS, "ctf", lambda profile, s: [
+        step for step in plan.ctf_steps(profile, s) if step[0] == "Table I on CIFAR-10"])
+    monkeypatch.setitem(plan.CHAPTERS, "cgantransfer", lambda profile, s: [
+        step for step in plan.cgantransfer_steps(profile, s) if step[0] in ("CIFAR-100", "Places365")])
+    out = tmp_path / "p.json"
+    status = plan.main(["--profile", "paper", "--chapter", "ctf", "--chapter", "cgantransfer",
+                        "--dry-run", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert status == 0, printed  # absent data is no unmet demand: the book builds without it
+    saved = json.loads(out.read_text())
+    needs = {r["run"]: r["needs"] for r in saved["runs"]}
+    assert needs["pretrain/cifar100-80"] == ["CGT_CIFAR100"]
+    places = [run for run in needs if "places365" in run]
+    assert places and all(needs[run] == ["CGT_BIGGAN_IMAGENET", "CGT_PLACES365"] for run in places)
+    ctf_runs = [r for r in saved["runs"] if r["chapter"] == "ctf"]
+    assert ctf_runs and all(r["needs"] == ["CGT_CIFAR10"] for r in ctf_runs)
+    assert all(row["loops"] and row["train_flops"] > 0 for row in saved["runs"])
+    assert saved["totals"]["all"]["runs_on_stand_ins"] == len(saved["runs"])
+    assert saved["totals"]["all"]["needs"] == ["CGT_BIGGAN_IMAGENET", "CGT_CIFAR10", "CGT_CIFAR100",
+                                               "CGT_PLACES365"]
+    assert "runs need CGT_BIGGAN_IMAGENET, CGT_CIFAR10, CGT_CIFAR100, CGT_PLACES365" in printed
+    # demands on a stand-in are checked against the published sizes, not the stand-in's 16
+    assert not any(row["unmet"] for row in saved["runs"])
+
+
+def test_a_run_of_a_measured_shape_takes_over_its_measurements(tmp_path):
+    """Runs that differ only in their seeds cost the same: the plan measures the first."""
+    cfg = GANConfig(resolution=32, channels=1, num_classes=2, ch=4, dim_z=8)
+    images, labels = torch.rand(12, 1, 32, 32) * 2 - 1, torch.arange(12) % 2
+    from cgt import runs
+
+    def spec(seed):
+        return runs.RunSpec("demo", f"run-s{seed}", "smoke", {"task": {"seed": seed, "n": 12}},
+                            seed=seed, home=str(tmp_path))
+
+    def work(record, folder):
+        torch.manual_seed(0)
+        train_gan(Generator(cfg), Discriminator(cfg), images, labels,
+                  TrainConfig(iterations=100, batch_size=4, device="cpu"), progress=False)
+        record.metrics["trained"] = True
+
+    assert spec(0).shape == spec(1).shape and spec(0).key != spec(1).key
+    with planning.session() as session:
+        runs.run(spec(0), work)
+        second = runs.run(spec(1), lambda record, folder: pytest.fail("measured again"))
+    assert second.metrics == {"trained": True} and second.status == "complete"
+    first, copied = session.runs[("demo", "run-s0")], session.runs[("demo", "run-s1")]
+    assert copied.loops == first.loops and copied.loops[0] is not first.loops[0]
+    assert plan.run_row(copied, "demo", "x")["train_flops"] == plan.run_row(first, "demo", "x")["train_flops"]
+
+
+def test_larger_images_are_measured_at_as_many_pixels_as_the_32px_batch():
+    with planning.session():
+        for resolution, batch, measured in ((32, 50, planning.BATCH), (32, 4, 4), (64, 50, 2),
+                                            (128, 50, 1)):
+            with planning.training("gan", 100, batch, 10, resolution) as loop:
+                assert loop.measured_batch == measured, resolution
+        assert planning.samples(1000) == planning.SAMPLES and planning.samples(1000, 128) == 2
+    assert planning.samples(1000, 128) == 1000  # outside a plan: all that is asked
+
+
+def test_a_loop_whose_step_was_measured_before_takes_one_step_and_its_figures():
+    cfg = GANConfig(resolution=32, channels=1, num_classes=2, ch=4, dim_z=8)
+    images, labels = torch.rand(12, 1, 32, 32) * 2 - 1, torch.arange(12) % 2
+    asked = TrainConfig(iterations=1000, batch_size=8, eval_every=100, device="cpu")
+    with planning.session() as session:
+        results = []
+        for name in ("first", "second"):
+            torch.manual_seed(0)
+            with planning.run_named("demo", name):
+                results.append(train_gan(Generator(cfg), Discriminator(cfg), images, labels, asked,
+                                         progress=False))
+    assert [r.iterations for r in results] == [planning.STEPS, 1]
+    (first,), (second,) = session.runs[("demo", "first")].loops, session.runs[("demo", "second")].loops
+    assert (second.flops_per_step, second.seconds_per_step) == (first.flops_per_step,
+                                                                first.seconds_per_step)
+    assert second.iterations == 1000 and second.evaluations == first.evaluations

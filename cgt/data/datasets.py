@@ -60,12 +60,13 @@ def emoji_faces(split: str = "train", size: int = 32, tiny: bool = False) -> Ima
 
 def class_index(dataset: ImageSet, names) -> list[int]:
     """Indices of class ``names``; an unknown name raises with the valid ones."""
-    unknown = [n for n in names if n not in dataset.classes]
+    index = {name: i for i, name in reversed(list(enumerate(dataset.classes)))}  # first wins
+    unknown = [n for n in names if n not in index]
     if unknown:
         shown = dataset.classes if len(dataset.classes) <= 30 else dataset.classes[:30] + ["…"]
         raise KeyError(f"unknown class name(s) {unknown} in {dataset.name}; valid: "
                        f"{', '.join(shown)}")
-    return [dataset.classes.index(n) for n in names]
+    return [index[n] for n in names]
 
 
 def select_classes(dataset: ImageSet, names, relabel: bool = True) -> ImageSet:
@@ -75,8 +76,9 @@ def select_classes(dataset: ImageSet, names, relabel: bool = True) -> ImageSet:
     labels = dataset.labels[keep]
     classes = dataset.classes
     if relabel:
-        lookup = {old: new for new, old in enumerate(wanted)}
-        labels = np.array([lookup[int(v)] for v in labels], np.int64)
+        lookup = np.zeros(len(dataset.classes), np.int64)
+        lookup[wanted] = np.arange(len(wanted))
+        labels = lookup[labels]
         classes = list(names)
     return ImageSet(dataset.images[keep], labels, classes, dataset.name, dataset.info)
 

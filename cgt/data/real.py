@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .. import paths
+from .. import paths, planning
 from .images import ImageSet
+from .splits import CGANTRANSFER_PLACES365, CIFAR100_CLASSES
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
@@ -112,6 +113,36 @@ REAL_DATASETS = {
 }
 
 
+# The class names of each real dataset as published (for Places365: the five classes of
+# cGANTransfer's setup, which is all that is read of it), for planning without the files.
+PUBLISHED_CLASSES = {
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                "truck"],
+    "cifar100": CIFAR100_CLASSES,
+    "places365": CGANTRANSFER_PLACES365,
+}
+# Images per class of a planning stand-in: enough for the few measured steps and samples
+# of a plan (its demands are checked against the published sizes instead).
+STAND_IN_PER_CLASS = 16
+
+
+def real_available(name: str) -> bool:
+    """Whether runs on real dataset ``name`` can be made: its files are here, or a plan is
+    being made (which plans them on a stand-in, see :func:`load_real`)."""
+    return real_root(name) is not None or planning.active()
+
+
+def stand_in(name: str, split: str = "train", size: int = 32) -> ImageSet:
+    """Random images in the shape and with the class names of real dataset ``name``
+    (:data:`STAND_IN_PER_CLASS` per class): what a plan runs on when the files are absent."""
+    classes = PUBLISHED_CLASSES[name]
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(len(classes)), STAND_IN_PER_CLASS)
+    images = rng.integers(0, 256, (len(labels), size, size, 3), dtype=np.uint8)
+    return ImageSet(images, labels, list(classes), name,
+                    {"conversion": f"a planning stand-in of {name}'s {split} split (random pixels)"})
+
+
 def real_root(name: str):
     """Where real dataset ``name`` lives: its environment variable, else
     ``<data cache>/real/<name>``; None when neither exists."""
@@ -136,6 +167,9 @@ def real_fingerprint(name: str) -> str:
 def load_real(name: str, split: str = "train", size: int = 32) -> ImageSet:
     """A real dataset from disk (nothing is downloaded); a clear error says where to put it."""
     root = real_root(name)
+    if root is None and planning.active():  # planned all the same, marked as needing the files
+        planning.note_stand_in(name, REAL_DATASETS[name][0])
+        return stand_in(name, split, size)
     if root is None:
         variable, layout = REAL_DATASETS[name]
         raise FileNotFoundError(f"dataset '{name}' is not on this machine: set {variable} to "

@@ -165,7 +165,7 @@ def reestimate_batch_norm(generator: Generator, batches: int = 20, batch_size: i
         m.momentum = None  # a cumulative average over the batches
     rng = torch.Generator().manual_seed(seed)
     generator.train()
-    for _ in range(batches):
+    for _ in range(planning.preparation(batches)):  # a plan needs the shapes, not the statistics
         generator(*generator.sample_inputs(batch_size, generator=rng, device="cpu"))
     return generator.eval()
 

@@ -20,7 +20,7 @@ from .. import claims as protocol
 from .. import paths, planning
 from ..checkpoints import BIGGAN_VARIABLE, IMPORTED_BIGGAN, CheckpointError, load_source
 from ..data import splits
-from ..data.real import REAL_DATASETS, real_root
+from ..data.real import REAL_DATASETS, real_available, real_root
 from ..methods import cgantransfer as kt
 from ..methods.extension import extend_independent, fold_new_classes
 from ..pretrain import ensure_source
@@ -550,7 +550,7 @@ def real_data_status() -> pd.DataFrame:
 def cifar100_grid(profile: str, sizes, rates: dict, progress: bool = True) -> pd.DataFrame | None:
     """Table 1 (left) on CIFAR-100 itself (80 → 20 and 80 → 10, our stated split), when the
     CIFAR-100 files are on disk; the 80-class source is trained first (``cifar100-80``)."""
-    if real_root("cifar100") is None:
+    if not real_available("cifar100"):
         return None
     ensure_source("cifar100-80", progress=progress)
     targets = splits.CGANTRANSFER_CIFAR100["target_classes"]
@@ -568,7 +568,7 @@ def cifar100_grid(profile: str, sizes, rates: dict, progress: bool = True) -> pd
 def places365_cross(profile: str, sizes, rates: dict, progress: bool = True) -> pd.DataFrame | None:
     """Table 1 (right) as published: BigGAN-PyTorch ImageNet-128 → five Places365 classes
     × 500 images, when both the weights and the images are on disk."""
-    if real_root("places365") is None:
+    if not real_available("places365"):
         return None
     try:
         shipped_source(IMPORTED_BIGGAN)  # loaded once: the runs below reuse it

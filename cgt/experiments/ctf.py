@@ -389,7 +389,8 @@ def table(name: str, sizes, profile: str, progress: bool = True) -> pd.DataFrame
 def real_table(sizes, profile: str, progress: bool = True) -> pd.DataFrame | None:
     """Table I on CIFAR-10 itself (``table1_real`` of the paper profile), when a user has
     it on disk (``CGT_CIFAR10``); None otherwise.  STL-10 has no loader here."""
-    if "table1_real" not in sizes or data.real.real_root(sizes["table1_real"]["dataset"]) is None:
+    if "table1_real" not in sizes or not data.real.real_available(
+            sizes["table1_real"]["dataset"]):
         return None
     return table("table1_real", sizes, profile, progress)
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from .. import data
+from .. import data, planning
 from ..checkpoints import load_source, source_fingerprint
 from ..metrics import ImageScoring, Scoring, SplitScoring
 from ..nn import Discriminator, GANConfig, Generator
@@ -113,10 +113,17 @@ def build(method: str, task: TransferTask, transfer: kt.TransferConfig | None = 
     return kt.finetune_stage(start), discriminator, kt.finetune_parameters, kt.transfer_penalty, offset
 
 
-@functools.lru_cache(maxsize=2)
 def shipped_source(name: str):
     """A source model loaded once per process (building its spectral norms costs seconds);
-    never modified: class extension and fine-tuning work on copies."""
+    never modified: class extension and fine-tuning work on copies.  A plan loads its own
+    (once per plan), since it may stand in for weights that are absent."""
+    if planning.active():
+        return planning.memo(("source", name), lambda: load_source(name))
+    return _loaded_source(name)
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded_source(name: str):
     return load_source(name)
 
 
