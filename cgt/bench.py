@@ -5,7 +5,7 @@ settings, cGANTransfer's (the 8-class source model, BigGAN-style G and D) and CT
 phase 2 (G_A reading the transferring features of a frozen G_LH, the box-regressing D
 and its self-supervision loss), on the naive path (fp32, NCHW) and the fast path (bf16
 autocast + channels-last where supported), their ratio, and the achieved FLOP/s
-(counted with ``torch.utils.flop_counter``) against a roofline measured in the same run;
+(counted by :class:`cgt.planning.FlopCount`, ``torch.utils.flop_counter``'s formulas) against a roofline measured in the same run;
 then generator-sampling and feature-extraction throughput and peak memory.
 
 The roofline of a path is the best FLOP/s of the operations a step spends its FLOPs
@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from . import atomic, paths
 from .machine import device_description
@@ -36,6 +35,7 @@ from .methods import ctf
 from .metrics import extract_features
 from .metrics.evaluate import generate
 from .nn import Discriminator, GANConfig, Generator
+from .planning import FlopCount
 from .train import TrainConfig, fast_path, pick_device, train_gan
 
 
@@ -111,11 +111,11 @@ SETTINGS = {"cGANTransfer": cgantransfer_setting, "CTF": ctf_setting}
 def step_flops(width: int, batch: int, setting: str = "cGANTransfer") -> float:
     """FLOPs of one training iteration (one D step + one G step), counted on CPU in fp32."""
     s = SETTINGS[setting](width)
-    with FlopCounterMode(display=False) as counter:
+    with FlopCount() as counter:
         train_gan(s.generator, s.discriminator, s.images, s.labels,
                   TrainConfig(iterations=1, batch_size=batch, device="cpu", precision="fp32"),
                   progress=False, **s.train_kwargs)
-    return float(counter.get_total_flops())
+    return float(counter.total)
 
 
 @dataclass(frozen=True)
@@ -188,13 +188,13 @@ def operation_rates(operation: Operation, device, precision: str,
         with autocast:
             return module(x)
 
-    with FlopCounterMode(display=False) as counted:  # also the warm-up
+    with FlopCount() as counted:  # also the warm-up
         y = forward()
-    forward_flops = counted.get_total_flops()
+    forward_flops = counted.total
     gradient = torch.randn_like(y)
-    with FlopCounterMode(display=False) as counted:
+    with FlopCount() as counted:
         y.backward(gradient)
-    backward_flops = counted.get_total_flops()
+    backward_flops = counted.total
     best = {"forward": float("inf"), "backward": float("inf")}
     for _ in range(repeats):
         _sync(device)

@@ -3,9 +3,11 @@ few measured steps, so that ``python -m cgt plan`` learns what a profile would r
 
 Inside :func:`session` the run layer names each run (:func:`run_named`); the training
 loops (:func:`cgt.train.train_gan`, :func:`cgt.methods.bsa.fit_bsa`) take ``STEPS``
-steps at no more than ``BATCH`` images (one counted by ``torch.utils.flop_counter``,
-which also warms up, then a timed one) and note the length and batch they were asked for; the
-evaluator samples at most ``SAMPLES`` images and notes how many it was asked for (and
+steps at no more than ``BATCH`` images (one FLOP-counted by :class:`FlopCount`, which
+also warms up, then a timed one) and note the length and batch they were asked for; a
+step whose signature (:func:`sign`) was measured before takes those figures and is not
+run, and one whose convolutions have the shapes of a step taken before (warm) is
+counted and timed in one step.  The evaluator samples at most ``SAMPLES`` images and notes how many it was asked for (and
 featurises at most ``REFERENCE`` real ones where their features are not cached); the
 places that take images from a dataset note how many they need against how many it
 has (:func:`take`), and take what there is, so that one short dataset does not hide
@@ -31,7 +33,8 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 STEPS = 2  # a FLOP-counted step that also warms up, then a timed one
 BATCH = 8  # the most 32×32 images per measured step; figures scale linearly to the real batch
@@ -99,7 +102,9 @@ class Session:
     current: Planned | None = None
     in_training: bool = False
     flops: dict = field(default_factory=dict)  # signature -> FLOPs, counted once
+    warm: set = field(default_factory=set)  # the convolutions of the steps taken so far
     seconds: dict = field(default_factory=dict)  # signature -> seconds of a timed step
+    sampled: dict = field(default_factory=dict)  # signature -> per-sample figures, samples
     memo: dict = field(default_factory=dict)  # what planning loads or computes once
     shapes: dict = field(default_factory=dict)  # a run's shape (see twin) -> its first run
     stand_ins: dict = field(default_factory=dict)  # dataset or weights -> its variable
@@ -226,40 +231,80 @@ def training(kind: str, iterations: int, batch_size: int, eval_every: int, resol
         _session.in_training = False
 
 
+class FlopCount(TorchDispatchMode):
+    """The FLOPs of the operators run inside (``total``), by torch's own per-operator
+    formulas (``torch.utils.flop_counter.flop_registry``): the totals of
+    ``FlopCounterMode`` without its attribution to modules, whose hooks on every module
+    call made a counted 32-px training step take 1.5× as long as a plain one (this
+    counter: 1.17×), so that a counted step can also be the timed one."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+
 def planned_iterations(loop: Loop) -> int:
     return min(loop.iterations, _session.steps) if _session is not None else loop.iterations
 
 
+def _architecture(loop: Loop) -> tuple:
+    """What a signed step's warm-up depends on: its convolutions' kernel shapes (their
+    first run creates oneDNN's primitives) and precision, whichever parameters train."""
+    kind, batch, parameters, precision, *_ = loop.signature
+    return kind, batch, tuple(shape for shape, _ in parameters if len(shape) == 4), precision
+
+
+def steps_to_measure(loop: Loop) -> int:
+    """How many steps a signed loop (:func:`sign`) runs while planning: none when a step
+    of its signature was measured before (it takes those figures: :func:`measured`),
+    one when convolutions of its shapes were stepped before (warm: that step is counted
+    and timed), else :func:`planned_iterations`."""
+    if measured(loop):
+        return 0
+    return 1 if _architecture(loop) in _session.warm else planned_iterations(loop)
+
+
 def measured(loop: Loop) -> bool:
-    """Whether a step of ``loop``'s signature was FLOP-counted and timed already (then one
-    step of the loop suffices: it takes those figures over)."""
-    return _session is not None and bool(loop.signature) and loop.signature in _session.seconds
+    """Whether a step of ``loop``'s signature was FLOP-counted and timed already; then
+    ``loop`` takes over those figures and need not step."""
+    if _session is None or not loop.signature or loop.signature not in _session.seconds:
+        return False
+    loop.flops_per_step = _session.flops[loop.signature]
+    loop.seconds_per_step = _session.seconds[loop.signature]
+    return True
 
 
 @contextmanager
 def step(loop: Loop, index: int):
-    """Step ``index`` of a planned loop: the first is FLOP-counted, the second timed (a
-    loop of one step is timed on the first, warm-up included); a signature measured
-    before gives its figures instead."""
+    """Step ``index`` of a planned loop: the first is FLOP-counted, the second timed.  The
+    first is timed too when it is the loop's only one, e.g. when its networks were warm;
+    that time includes the counter's overhead (17 % of a 32-px step here) and errs long."""
     if _session is None or index > 1:
         yield
         return
-    known = _session.flops.get(loop.signature) if loop.signature else None
-    timed = _session.seconds.get(loop.signature) if loop.signature else None
-    counter = FlopCounterMode(display=False) if index == 0 and known is None else nullcontext()
+    warm = bool(loop.signature) and _architecture(loop) in _session.warm
+    counter = FlopCount() if index == 0 else nullcontext()
     start = time.perf_counter()
     with counter:
         yield
+    seconds = time.perf_counter() - start
     if index == 0:
-        loop.flops_per_step = float(counter.get_total_flops()) if known is None else known
+        loop.flops_per_step = float(counter.total)
         if loop.signature:
             _session.flops[loop.signature] = loop.flops_per_step
-    if timed is not None:
-        loop.seconds_per_step = timed
-    elif index == 1 or planned_iterations(loop) == 1:
-        loop.seconds_per_step = time.perf_counter() - start
-        if index == 1 and loop.signature:
-            _session.seconds[loop.signature] = loop.seconds_per_step
+            _session.warm.add(_architecture(loop))
+    if index == 1 or warm or planned_iterations(loop) == 1:
+        loop.seconds_per_step = seconds
+        if loop.signature:
+            _session.seconds[loop.signature] = seconds
 
 
 def samples(n: int, resolution: int = 32) -> int:
@@ -276,24 +321,24 @@ def samples(n: int, resolution: int = 32) -> int:
     return min(n, max(2, _session.samples * 32 ** 2 // resolution ** 2))
 
 
-@contextmanager
-def sampling(n: int, generator):
-    """Measure the drawing and featurising of ``n`` samples of ``generator`` (time and
-    FLOPs per sample; FLOPs counted once per shape of generator)."""
+def sampled(n: int, generator, draw, *switches):
+    """``draw()``: ``n`` samples of ``generator`` and their features, measured while
+    planning (time and FLOPs per sample).  A generator of the shapes (and ``switches``)
+    of one sampled before gives that one's samples and figures instead of drawing: a plan
+    never reads the samples' numbers, only what drawing them costs."""
     if _session is None:
-        yield
-        return
-    signature = ("sampling", n, type(generator).__name__, shapes(generator))
-    known = _session.flops.get(signature)
-    counter = FlopCounterMode(display=False) if known is None else nullcontext()
-    start = time.perf_counter()
-    with counter:
-        yield
+        return draw()
+    signature = ("sampling", n, type(generator).__name__, shapes(generator), *switches)
     run = _run()
-    run.sample_seconds = (time.perf_counter() - start) / max(n, 1)
-    if known is None:
-        known = _session.flops[signature] = float(counter.get_total_flops())
-    run.sample_flops = known / max(n, 1)
+    if signature not in _session.sampled:
+        counter = FlopCount()  # its overhead is in the time, which errs long by it
+        start = time.perf_counter()
+        with counter:
+            out = draw()
+        _session.sampled[signature] = ((time.perf_counter() - start) / max(n, 1),
+                                       counter.total / max(n, 1), out)
+    run.sample_seconds, run.sample_flops, out = _session.sampled[signature]
+    return out
 
 
 def preparation(n: int) -> int:
@@ -343,9 +388,9 @@ def shapes(*modules) -> tuple:
     return tuple((tuple(p.shape), p.requires_grad) for m in modules for p in m.parameters())
 
 
-def sign(loop: Loop, modules, *switches) -> None:
-    """Say what the FLOPs of ``loop``'s step depend on besides its batch (the networks'
-    shapes and trained parameters, the loop's switches), so that equal steps are
-    FLOP-counted once per session."""
+def sign(loop: Loop, modules, precision: str, *switches) -> None:
+    """Say what the FLOPs and time of ``loop``'s step depend on besides its batch (the
+    networks' shapes and trained parameters, the precision, the loop's other switches),
+    so that equal steps are measured once per session."""
     if _session is not None:
-        loop.signature = (loop.kind, loop.measured_batch, shapes(*modules), *switches)
+        loop.signature = (loop.kind, loop.measured_batch, shapes(*modules), precision, *switches)

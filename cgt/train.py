@@ -323,10 +323,14 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
     if not main_process:  # rank 0 alone evaluates and writes
         evaluate, record = None, None
     loop = _loop(generator, discriminator, images, labels, config, device, select_parameters)
-    planning.sign(planned, (generator, discriminator), config.d_steps, config.accumulate,
-                  config.precision, regulariser is not None, d_regulariser is not None)
-    if planning.measured(planned):  # a plan measured this step already: one step suffices
-        config = replace(config, iterations=1, eval_every=config.eval_every and 1)
+    planning.sign(planned, (generator, discriminator), config.precision, config.d_steps,
+                  config.accumulate, regulariser is not None, d_regulariser is not None)
+    # a plan steps no further than it must to measure (see cgt.planning); with a step of
+    # this signature measured before it takes none, and the loop only evaluates
+    step_again = True
+    if planning.active():
+        steps = planning.steps_to_measure(planned)
+        config, step_again = replace(config, iterations=max(1, min(steps, config.iterations))), steps > 0
     result = loop.result
     start_iteration = 0
     if out_dir and (out_dir / "last.pt").exists():
@@ -372,9 +376,12 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
                total=config.iterations, desc="train", leave=False, **quiet)
     generator.train(), discriminator.train()
     for iteration in bar:
-        with planning.step(planned, iteration - start_iteration):
-            d_loss = _discriminator_step(loop, d_regulariser)
-            g_loss = _generator_step(loop, regulariser)
+        if step_again:
+            with planning.step(planned, iteration - start_iteration):
+                d_loss = _discriminator_step(loop, d_regulariser)
+                g_loss = _generator_step(loop, regulariser)
+        else:
+            d_loss = g_loss = torch.zeros(())
         done = iteration + 1
         _stop_if_diverged(d_loss, g_loss, done)
         if loop.ema is not None and iteration >= config.ema_start:

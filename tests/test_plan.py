@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
 
 from cgt import plan, planning, profiles
 from cgt.biggan_pytorch import export_state
@@ -222,19 +223,65 @@ def test_larger_images_are_measured_at_as_many_pixels_as_the_32px_batch():
     assert planning.samples(1000, 128) == 1000  # outside a plan: all that is asked
 
 
-def test_a_loop_whose_step_was_measured_before_takes_one_step_and_its_figures():
+def test_a_loop_whose_step_was_measured_before_takes_its_figures_and_no_step():
     cfg = GANConfig(resolution=32, channels=1, num_classes=2, ch=4, dim_z=8)
     images, labels = torch.rand(12, 1, 32, 32) * 2 - 1, torch.arange(12) % 2
     asked = TrainConfig(iterations=1000, batch_size=8, eval_every=100, device="cpu")
+    evaluated = []
     with planning.session() as session:
-        results = []
         for name in ("first", "second"):
             torch.manual_seed(0)
+            generator = Generator(cfg)
+            start = {k: v.clone() for k, v in generator.state_dict().items()}
             with planning.run_named("demo", name):
-                results.append(train_gan(Generator(cfg), Discriminator(cfg), images, labels, asked,
-                                         progress=False))
-    assert [r.iterations for r in results] == [planning.STEPS, 1]
+                result = train_gan(generator, Discriminator(cfg), images, labels, asked,
+                                   evaluate=lambda g, it: evaluated.append(name) or {"fid": 1.0},
+                                   progress=False)
+            stepped = any(not torch.equal(v, generator.state_dict()[k]) for k, v in start.items())
+            assert stepped == (name == "first"), name
+    assert evaluated == ["first", "second"]  # the loop still evaluates, as the run would
     (first,), (second,) = session.runs[("demo", "first")].loops, session.runs[("demo", "second")].loops
     assert (second.flops_per_step, second.seconds_per_step) == (first.flops_per_step,
                                                                 first.seconds_per_step)
     assert second.iterations == 1000 and second.evaluations == first.evaluations
+
+
+def test_a_loop_of_warm_networks_is_counted_and_timed_in_one_step():
+    """Networks of shapes stepped before need no warm-up: one step gives FLOPs and time,
+    and the FLOPs follow what trains (frozen layers skip their weight gradients)."""
+    cfg = GANConfig(resolution=32, channels=1, num_classes=2, ch=4, dim_z=8)
+    images, labels = torch.rand(12, 1, 32, 32) * 2 - 1, torch.arange(12) % 2
+    asked = TrainConfig(iterations=1000, batch_size=8, device="cpu")
+
+    def generator_only(g, d):
+        return list(g.parameters()), list(d.parameters())[:1]
+
+    with planning.session() as session:
+        results = []
+        for name, select in (("all", None), ("frozen", generator_only)):
+            torch.manual_seed(0)
+            with planning.run_named("demo", name):
+                results.append(train_gan(Generator(cfg), Discriminator(cfg), images, labels, asked,
+                                         progress=False,
+                                         **({"select_parameters": select} if select else {})))
+    assert [r.iterations for r in results] == [planning.STEPS, 1]
+    (everything,), (frozen,) = session.runs[("demo", "all")].loops, session.runs[("demo", "frozen")].loops
+    assert frozen.signature != everything.signature
+    assert 0 < frozen.flops_per_step < everything.flops_per_step and frozen.seconds_per_step > 0
+
+
+def test_the_lean_flop_count_equals_torchs_flop_counter():
+    cfg = GANConfig(resolution=32, channels=3, num_classes=3, ch=8, dim_z=8)
+    torch.manual_seed(0)
+    generator, discriminator = Generator(cfg), Discriminator(cfg)
+    z, y = torch.randn(4, 8), torch.arange(4) % 3
+
+    def step():
+        discriminator(generator(z, y), y).mean().backward()
+
+    lean = planning.FlopCount()
+    with lean:
+        step()
+    with FlopCounterMode(display=False) as full:
+        step()
+    assert lean.total == full.get_total_flops() > 0

@@ -88,13 +88,16 @@ def sample_features(generator, n: int, seed: int, truncation: float | None = Non
     """
     device = next(generator.parameters()).device
     n = planning.samples(n, generator.cfg.resolution)
-    with planning.sampling(n, generator):
+    classes = sampled_classes(generator)
+
+    def draw():
         with torch.random.fork_rng(), fast_autocast(device, precision):
             torch.manual_seed(seed)
-            fake, labels = generate(generator, n, classes=sampled_classes(generator), seed=seed,
+            fake, labels = generate(generator, n, classes=classes, seed=seed,
                                     truncation=truncation, batch_size=SAMPLING_BATCH)
-        features = extract_features(at_32px(fake))
-    return fake, labels, features
+        return fake, labels, extract_features(at_32px(fake))
+
+    return planning.sampled(n, generator, draw, tuple(classes or ()), truncation, precision)
 
 
 def distances(real: np.ndarray, fake: np.ndarray, fake_features: np.ndarray,
@@ -105,8 +108,9 @@ def distances(real: np.ndarray, fake: np.ndarray, fake_features: np.ndarray,
     choose by FID alone, and KID's 100 subset pairs of up to 1,000 samples cost most of
     an evaluation's time on a CPU (:class:`SplitScoring` chooses by KID, whose subsets
     are as small as its few validation images)."""
-    if planning.active():  # a plan measures the sampling, never reads these numbers, and
-        real, fake_features = real[:, :16], fake_features[:, :16]  # 2048-d ones cost most of a step
+    if planning.active():  # a plan measures the sampling and never reads these numbers,
+        # which cost most of a planned step for 2048-d features of every reference image
+        real, fake_features = real[:planning.REFERENCE, :16], fake_features[:, :16]
     return {"fid": fid_from_features(real, fake_features),
             **(kid_from_features(real, fake_features) if kid else {}),
             "kmmd": kmmd(real, fake_features), **spread(fake)}
