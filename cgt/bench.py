@@ -5,7 +5,8 @@ settings, cGANTransfer's (the 8-class source model, BigGAN-style G and D) and CT
 phase 2 (G_A reading the transferring features of a frozen G_LH, the box-regressing D
 and its self-supervision loss), on the naive path (fp32, NCHW) and the fast path (bf16
 autocast + channels-last where supported), their ratio, and the achieved FLOP/s
-(counted by :class:`cgt.planning.FlopCount`, ``torch.utils.flop_counter``'s formulas) against a roofline measured in the same run;
+(counted by :class:`cgt.planning.FlopCount`, with the formulas of ``torch.utils.flop_counter``)
+against a roofline measured in the same run;
 then generator-sampling and feature-extraction throughput and peak memory.
 
 The roofline of a path is the best FLOP/s of the operations a step spends its FLOPs

@@ -117,6 +117,17 @@ def execute(page: str, profile: str, out_dir: Path, top: Path, key: str, force: 
     return "executed"
 
 
+def hide_parameters(source: Path, target: Path) -> None:
+    """Copy an executed notebook, its parameters cells (the chapter's default profile and
+    papermill's injected one) tagged ``remove-cell``: plumbing, not reading."""
+    notebook = json.loads(source.read_text())
+    for cell in notebook["cells"]:
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags) and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    target.write_text(json.dumps(notebook, indent=1, ensure_ascii=False))
+
+
 def stage(profile: str, executed: Path, top: Path) -> Path:
     """A source tree for Jupyter Book: config + executed notebooks + plain pages."""
     staging = paths.build_dir() / "stage" / profile
@@ -131,7 +142,7 @@ def stage(profile: str, executed: Path, top: Path) -> Path:
             if not (executed / f"{page}.ipynb").exists():
                 raise ChapterFailed(f"chapter '{page}' has no {profile} execution to render yet: "
                                     f"build once without --only (make book PROFILE={profile})")
-            shutil.copy2(executed / f"{page}.ipynb", staging / f"{page}.ipynb")
+            hide_parameters(executed / f"{page}.ipynb", staging / f"{page}.ipynb")
         else:
             shutil.copy2(source, staging / f"{page}.md")
     assets = [a for a in (top / "book").rglob("*") if a.suffix in {".png", ".svg", ".jpg", ".css"}]

@@ -113,7 +113,8 @@ class Result:
     ``p_value`` is the row's own test (None where nothing was tested), ``adjusted_p``
     that after :func:`holm`; ``seeds_needed`` (:func:`seeds_needed`) how many paired
     seeds would settle the row at 80 % power; ``ungated`` the verdict the numbers
-    alone give when a precondition made the row untestable."""
+    alone give when a precondition made the row untestable; ``lines`` the values of the
+    estimate's scale that decide the row (:func:`decision_lines`)."""
     chapter: str
     claim: str
     paper: str
@@ -130,6 +131,7 @@ class Result:
     adjusted_p: float | None = None
     seeds_needed: dict | None = None
     ungated: str = ""
+    lines: tuple = ()
 
     def as_dict(self) -> dict:
         """Strict JSON: units become text keys (a seed ``"3"``, a (setting, dataset, seed)
@@ -409,6 +411,22 @@ def _gate(preconditions) -> str:
     return "; ".join(p.description + (f" ({p.detail})" if p.detail else "") for p in broken)
 
 
+def decision_lines(claim: Claim) -> tuple:
+    """The values on a row's estimate scale that decide it: no effect first (a difference
+    of 0; a ratio A / B or a speed-up of 1), then the margins (equivalence: both; non-
+    inferiority: A worse than B by the margin) or the speed-up to exceed."""
+    m = claim.margin
+    if claim.kind == "superiority":
+        return (0.0,)
+    if claim.kind == "equivalence":
+        return (1.0, 1 / (1 + m), 1 + m)
+    if claim.kind == "non-inferiority":
+        return (1.0, 1 + m if claim.lower_is_better else 1 / (1 + m))
+    if claim.kind == "speed":
+        return (1.0, claim.factor)
+    return ()
+
+
 def _result(claim: Claim, ours: str, seeds, verdict: str, reason: str = "", estimate=None,
             interval=None, detectable=None, values=None, p_value=None, needed=None) -> Result:
     assert verdict in VERDICTS, verdict
@@ -417,7 +435,7 @@ def _result(claim: Claim, ours: str, seeds, verdict: str, reason: str = "", esti
                   None if interval is None else (float(interval[0]), float(interval[1])),
                   None if detectable is None else float(detectable), verdict, reason,
                   claim.kind, values or {}, None if p_value is None else float(min(1.0, p_value)),
-                  None, needed)
+                  None, needed, lines=decision_lines(claim))
 
 
 def _gated(result: Result, preconditions) -> Result:

@@ -1,9 +1,14 @@
-"""Figures the chapters share: labelled contact sheets and image grids."""
+"""Figures and tables the chapters share: labelled contact sheets and image grids, the
+forest plot of claims, and tables formatted for reading."""
 
 from __future__ import annotations
 
+import math
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 
 sns.set_theme(context="notebook", style="white")
@@ -105,3 +110,122 @@ def score_heatmaps(scores, vmax: float | None = None):
             axes[r, c].set(title=f"layer {layer}, {kind}" , xlabel="", ylabel="")
     fig.tight_layout()
     return fig
+
+
+VERDICT_COLOURS = {"supported": "#1a7f37", "contradicted": "#cf222e", "inconclusive": "#6e7781",
+                   "untestable": "#bc4c00"}
+
+
+# What a claims row's estimate measures, by its kind (cgt.claims)
+SCALES = {"superiority": "A − B", "equivalence": "A / B", "non-inferiority": "A / B",
+          "speed": "speed-up of A (×)"}
+
+
+def _finite(value) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def claims_forest(summary: pd.DataFrame, width: float = 10.0):
+    """A forest plot of claims rows (``cgt.runs.summary_table``): one row per claim, each
+    on its own scale (a difference, a ratio A / B or a speed-up), with the estimate and
+    its interval coloured by verdict, the no-effect value as a solid line and the margins
+    or target as dashed ones (``lines``); a row with no interval shows its reason
+    instead.  Returns the figure (one axes per row)."""
+    rows = list(summary.to_dict("records"))
+    fig, axes = plt.subplots(len(rows), 1, figsize=(width, 0.62 * len(rows) + 0.5), squeeze=False)
+    fig.subplots_adjust(left=0.42, right=0.82, hspace=1.1, top=1 - 0.25 / fig.get_figheight())
+    for ax, row in zip(axes[:, 0], rows):
+        colour = VERDICT_COLOURS.get(row["verdict"], "black")
+        ax.set_yticks([])
+        sns.despine(ax=ax, left=True)
+        label = textwrap.shorten(f"{row['chapter']}: {row['claim']}", 70, placeholder="…")
+        ax.text(-0.02, 0.5, f"{label}\n{SCALES.get(row.get('kind'), '')}", transform=ax.transAxes,
+                ha="right", va="center", fontsize=9)
+        ax.text(1.02, 0.5, f"{row['verdict']} ({row['seeds']} seeds)", transform=ax.transAxes,
+                ha="left", va="center", fontsize=9, color=colour, weight="bold")
+        interval = row.get("interval")
+        ends = [_finite(v) for v in interval] if isinstance(interval, (list, tuple)) else [None, None]
+        estimate = _finite(row.get("estimate"))
+        lines = [float(v) for v in row.get("lines") or ()] if isinstance(row.get("lines"), (list, tuple)) else []
+        if estimate is None or ends == [None, None]:
+            ax.set_xticks([])
+            sns.despine(ax=ax, left=True, bottom=True)
+            why = row.get("reason") or "no interval"
+            ax.text(0.0, 0.5, textwrap.shorten(f"no interval: {why}", 62, placeholder="…"),
+                    transform=ax.transAxes, va="center", fontsize=8, color=colour, style="italic")
+            continue
+        known = [v for v in (*ends, estimate, *lines) if v is not None]
+        low, high = min(known), max(known)
+        pad = 0.08 * (high - low or abs(high) or 1.0)
+        ax.set_xlim(low - pad, high + pad)
+        left = ends[0] if ends[0] is not None else low - pad
+        right = ends[1] if ends[1] is not None else high + pad
+        ax.hlines(0, left, right, color=colour, linewidth=3)
+        ax.plot([estimate], [0], "o", color=colour, markersize=7)
+        for i, value in enumerate(lines):
+            ax.axvline(value, color="black", linewidth=1, linestyle="-" if i == 0 else "--")
+        ax.set_ylim(-1, 1)
+        ax.tick_params(axis="x", labelsize=8)
+    return fig
+
+
+def readable_table(table: pd.DataFrame, css_class: str = "cgt-table", wide: str | None = None):
+    """``table`` styled for reading (a pandas ``Styler``): no index, missing values as
+    "—", numbers to 3 significant digits, long text wrapped in its cell instead of cut
+    or scrolled, the column ``wide`` (long prose) given the room; ``css_class`` marks it
+    for the book's check (``cgt.browser``)."""
+    def number(value) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    def cell(value) -> str:
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join("—" if v is None else number(v) for v in value) + "]"
+        return number(value)
+
+    wrap = [("white-space", "normal"), ("overflow-wrap", "break-word"), ("vertical-align", "top"),
+            ("text-align", "left"), ("padding", "2px 6px")]
+    return (table.style.hide(axis="index").format(cell, na_rep="—")
+            .set_table_attributes(f'class="{css_class}"')
+            .set_table_styles([{"selector": "", "props": [("width", "100%"), ("font-size", "0.85em"),
+                                                          ("border-collapse", "collapse")]},
+                               {"selector": "td, th", "props": wrap}])
+            .set_table_styles({wide: [{"selector": "td", "props": [("width", "45%")]}]}
+                              if wide in table.columns else {}, overwrite=False))
+
+
+def chapter_summary(claim_rows: list[dict], records: list[dict], chapter: str) -> str:
+    """The box that opens a method chapter, as MyST Markdown (for ``myst_nb.glue``): the
+    paper's claims judged here with their verdicts and seeds, the runs and wall time
+    behind them on which devices, and what a reader should take from them."""
+    rows = [r for r in claim_rows if r.get("kind") != "exact"]
+    mine = [r for r in records if r.get("chapter") == chapter]
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_COLOURS}
+    seeds = sorted({r["seeds"] for r in rows})
+    minutes = sum(r.get("wall_time_s") or 0.0 for r in mine) / 60
+    devices = ", ".join(sorted({str(r.get("device")) for r in mine})) or "—"
+    if not rows:
+        verdicts, take = "no claim judged in this build", "Nothing is decided here yet."
+    else:
+        verdicts = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        decided = counts["supported"] + counts["contradicted"]
+        take = (f"{decided} of {len(rows)} claims decided at this scale; "
+                + ("the untestable ones say which arm did not work, so they speak about this "
+                   "miniature, not the paper." if counts["untestable"] else
+                   "an inconclusive row needs more seeds (its seeds-needed figure says how many)."
+                   if counts["inconclusive"] else "every claim was decided."))
+    lines = [f"- **{r['verdict']}**: {r['claim']}"
+             + (f" ({textwrap.shorten(r['reason'], 120, placeholder='…')})" if r.get("reason") else "")
+             for r in rows]
+    seed_text = "—" if not seeds else f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
+    return "\n".join([
+        ":::{admonition} In short",
+        ":class: cgt-summary",
+        f"**Claims judged:** {len(rows)} ({verdicts}); paired seeds per claim: {seed_text}.",
+        "",
+        *lines,
+        "",
+        f"**Compute:** {len(mine)} run{'' if len(mine) == 1 else 's'}, {minutes:.1f} wall minutes on {devices}.",
+        "",
+        f"**Take away:** {take}",
+        ":::",
+    ])

@@ -300,13 +300,14 @@ def load_records(profile: str) -> list[dict]:
 
 
 SUMMARY_COLUMNS = ["chapter", "claim", "paper", "ours", "seeds", "estimate", "interval",
-                   "detectable", "adjusted_p", "verdict", "reason"]
+                   "detectable", "adjusted_p", "verdict", "reason", "kind", "lines"]
 
 
 def summary_table(profile: str, checks: bool = False):
     """The claims rows of ``profile``'s records: the papers' claims (chapter, claim, paper,
     ours, seeds, estimate, interval, the detectable effect, the p-value after Holm's
-    correction, verdict, and why a row is inconclusive or untestable), or with ``checks``
+    correction, verdict, why a row is inconclusive or untestable, its kind and the values
+    that decide it: :func:`cgt.claims.decision_lines`), or with ``checks``
     the construction checks (``exact`` rows: tests of our code, never a paper's claim)."""
     import pandas as pd
 

@@ -66,6 +66,40 @@ def test_every_page_opens_cleanly_in_headless_chromium(built_book):
     assert (build / "shots" / "book_data.html.png").stat().st_size > 10_000
 
 
+def test_the_intro_and_chapters_read_as_a_book(built_book):
+    """The claims in one picture and a wrapped table up front; each method chapter opens
+    with its summary box; the parameters cells (plumbing) are not on the page."""
+    html = built_book[0] / "html" / "book"
+    intro = (html / "intro.html").read_text()
+    assert 'class="cgt-claims"' in intro and "<img" in intro.split("Results at a glance")[1]
+    for chapter in ("bsa", "ctf", "cgantransfer"):
+        page = (html / f"{chapter}.html").read_text()
+        assert "cgt-summary" in page and "Claims judged:" in page, chapter
+        assert page.index("cgt-summary") < page.index("Claims checked"), chapter  # up front
+        assert 'os.environ.get("CGT_PROFILE"' not in page and "injected" not in page.lower(), chapter
+
+
+@pytest.mark.skipif(find_browser() is None,
+                    reason="Chromium/chromedriver absent: `apt-get install chromium "
+                           "chromium-driver` (.ci/run installs them)")
+def test_the_book_check_fails_on_a_claims_table_that_scrolls_sideways(tmp_path):
+    from cgt.browser import check_book
+
+    wide = "<td style='white-space:nowrap'>" + "a reason that will not wrap " * 20 + "</td>"
+    for name, cell in (("wide", wide), ("wrapped", "<td>" + "a reason that wraps " * 20 + "</td>")):
+        site = tmp_path / name
+        (site / "book").mkdir(parents=True)
+        (site / "index.html").write_text("<html><body>index</body></html>")
+        (site / "book" / "intro.html").write_text(
+            "<html><body><main><div style='overflow-x:auto;width:600px'>"
+            f"<table class='cgt-claims'><tr><td>claim</td>{cell}</tr></table></div></main></body></html>")
+        problems = check_book(site, tmp_path / f"{name}-shots")
+        assert [p for p in problems if "scrolls sideways" in p] == (
+            ["book/intro.html: a claims table or summary box scrolls sideways at 1280 px: "
+             "claim " + ("a reason that will not wrap " * 20).strip()[:74]] if name == "wide" else []), problems
+        assert (tmp_path / f"{name}-shots" / "book_intro.html.png").exists()
+
+
 def test_a_failing_cell_names_the_chapter_and_keeps_the_notebook(tmp_path):
     (tmp_path / "book").mkdir()
     (tmp_path / "book" / "broken.md").write_text((ROOT / "book" / "data.md").read_text().split(
