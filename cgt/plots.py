@@ -182,6 +182,9 @@ def readable_table(table: pd.DataFrame, css_class: str = "cgt-table", wide: str 
             return "[" + ", ".join("—" if v is None else number(v) for v in value) + "]"
         return number(value)
 
+    named = any(name is not None for name in table.index.names)
+    if named or not pd.api.types.is_integer_dtype(table.index):  # labels: shown as a column
+        table = table.reset_index().rename(columns={} if named else {"index": ""})
     wrap = [("white-space", "normal"), ("overflow-wrap", "break-word"), ("vertical-align", "top"),
             ("text-align", "left"), ("padding", "2px 6px")]
     return (table.style.hide(axis="index").format(cell, na_rep="—")
@@ -229,3 +232,14 @@ def chapter_summary(claim_rows: list[dict], records: list[dict], chapter: str) -
         f"**Take away:** {take}",
         ":::",
     ])
+
+
+def readable_tables() -> None:
+    """From here on, show every DataFrame this notebook displays as
+    :func:`readable_table` (no-op outside IPython)."""
+    from IPython import get_ipython  # an optional dependency: the book's, not the library's
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["text/html"].for_type(
+            pd.DataFrame, lambda table: readable_table(table).to_html())

@@ -62,3 +62,14 @@ def test_a_readable_table_wraps_and_shows_missing_values_as_a_dash():
     assert "white-space: normal" in html and 'class="cgt-table"' in html
     assert "1.23" in html and "1.23456" not in html
     assert np.isnan(table["estimate"][1])  # the table itself is left as it was
+
+
+def test_a_readable_table_keeps_labels_and_drops_a_meaningless_index():
+    filtered = pd.DataFrame({"fid": [1.0, 2.0]}, index=[3, 7])  # rows left after a filter
+    assert ">3<" not in plots.readable_table(filtered).to_html()
+    grouped = pd.DataFrame({"method": ["a", "b"], "fid": [1.0, 2.0]}).set_index("method")
+    html = plots.readable_table(grouped).to_html()
+    assert ">method<" in html and ">a<" in html  # the group keys stay, as a column
+    labelled = pd.DataFrame({"value": {"iterations": 50, "seconds": 3.5}})
+    html = plots.readable_table(labelled).to_html()
+    assert ">iterations<" in html and ">index<" not in html
