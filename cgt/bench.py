@@ -14,8 +14,9 @@ in, each timed alone on that path: square matmuls of several sizes, and every
 convolution and linear layer of the timed steps at the shape the step runs it, its
 forward and its backward timed apart.  A step's FLOP/s is its FLOPs over the sum of
 its operations' times (plus overhead), so it cannot beat the fastest of them: the
-utilisation printed stays at or below 100 %, and the operation that set the roofline
-is named.  Every figure is the median of ``--repeats`` timings (the roofline's: the
+utilisation printed stays at or below 100 % (up to the noise of timing the step and
+its operations apart: a few percent where one shape carries most of a small step),
+and the operation that set the roofline is named.  Every figure is the median of ``--repeats`` timings (the roofline's: the
 best); the figures also go to ``_build/bench.json``.
 """
 

@@ -169,6 +169,25 @@ def claims_forest(summary: pd.DataFrame, width: float = 10.0):
     return fig
 
 
+def claims_glance(summary: pd.DataFrame) -> pd.DataFrame:
+    """The compact table beside :func:`claims_forest`: per claims row its chapter and
+    claim, verdict, seeds, "estimate [interval]" ("open" for an unbounded side, "—"
+    without an interval), the p-value after Holm's correction and why a row is
+    inconclusive or untestable."""
+    def estimate(row) -> str:
+        interval, value = row["interval"], _finite(row["estimate"])
+        if not isinstance(interval, (list, tuple)) or value is None:
+            return "—"
+        ends = ", ".join("open" if v is None else f"{v:.3g}" for v in interval)
+        return f"{value:.3g} [{ends}]"
+
+    return pd.DataFrame({"claim": summary["chapter"] + ": " + summary["claim"],
+                         "verdict": summary["verdict"], "seeds": summary["seeds"],
+                         "estimate [interval]": [estimate(r) for r in summary.to_dict("records")],
+                         "p (Holm)": summary["adjusted_p"],
+                         "why (inconclusive or untestable)": summary["reason"]})
+
+
 def readable_table(table: pd.DataFrame, css_class: str = "cgt-table", wide: str | None = None):
     """``table`` styled for reading (a pandas ``Styler``): no index, missing values as
     "—", numbers to 3 significant digits, long text wrapped in its cell instead of cut

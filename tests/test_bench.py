@@ -54,7 +54,12 @@ def test_the_roofline_is_the_fastest_step_operation_and_the_step_stays_under_it(
         assert measured["candidates"][measured["operation"]] == measured["peak"]
         assert sum(name.startswith("conv") for name in measured["candidates"]) >= 2 * 5
         seconds = bench.step_time(width, batch, precision, device, steps=3)
-        assert 0 < flops / seconds <= measured["peak"], (path, flops / seconds, measured["operation"])
+        # 5 %: the step and its operations are timed apart (best of 3 steps, best of 2 per
+        # operation); at width 16 one convolution shape carries most of the step, so the two
+        # rates sit within timing noise of each other (a fresh-clone CI run saw the naive
+        # step 1.2 % above its roofline, 180.2 against 178.1 GFLOP/s)
+        assert 0 < flops / seconds <= 1.05 * measured["peak"], (path, flops / seconds,
+                                                                measured["operation"])
 
 
 def test_an_operation_is_timed_forward_and_backward_apart():

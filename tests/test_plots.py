@@ -73,3 +73,13 @@ def test_a_readable_table_keeps_labels_and_drops_a_meaningless_index():
     labelled = pd.DataFrame({"value": {"iterations": 50, "seconds": 3.5}})
     html = plots.readable_table(labelled).to_html()
     assert ">iterations<" in html and ">index<" not in html
+
+
+def test_the_glance_table_has_one_row_per_claim_with_its_estimate_and_interval():
+    summary = _summary()
+    glance = plots.claims_glance(summary)
+    assert len(glance) == len(summary) and list(glance["verdict"]) == list(summary["verdict"])
+    superiority = glance.iloc[0]["estimate [interval]"]
+    low, high = summary.iloc[0]["interval"]
+    assert superiority == f"{summary.iloc[0]['estimate']:.3g} [{low:.3g}, {high:.3g}]"
+    assert glance.iloc[-1]["estimate [interval]"] == "—"  # the untestable row: no interval
