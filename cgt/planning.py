@@ -7,11 +7,11 @@ steps at no more than ``BATCH`` images (one FLOP-counted by :class:`FlopCount`, 
 also warms up, then a timed one) and note the length and batch they were asked for; a
 step whose signature (:func:`sign`) was measured before takes those figures and is not
 run, and one whose convolutions have the shapes of a step taken before (warm) is
-counted and timed in one step.  The evaluator samples at most ``SAMPLES`` images and notes how many it was asked for (and
-featurises at most ``REFERENCE`` real ones where their features are not cached); the
-places that take images from a dataset note how many they need against how many it
-has (:func:`take`), and take what there is, so that one short dataset does not hide
-the next.  Nothing here knows the chapters: :mod:`cgt.plan` drives them.
+counted and timed in one step.  The evaluator samples at most ``SAMPLES`` images and
+notes how many it was asked for (and featurises at most ``REFERENCE`` real ones where
+their features are not cached); the places that take images from a dataset note how
+many they need against how many it has (:func:`take`), and take what there is, so that
+one short dataset does not hide the next.  Nothing here knows the chapters: :mod:`cgt.plan` drives them.
 
 A *dry run* (``dry_run``) is the check that every chapter's code paths run in a
 profile's configuration on little data: the embedded datasets are read in their tiny

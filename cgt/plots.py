@@ -146,7 +146,8 @@ def claims_forest(summary: pd.DataFrame, width: float = 10.0):
         interval = row.get("interval")
         ends = [_finite(v) for v in interval] if isinstance(interval, (list, tuple)) else [None, None]
         estimate = _finite(row.get("estimate"))
-        lines = [float(v) for v in row.get("lines") or ()] if isinstance(row.get("lines"), (list, tuple)) else []
+        lines = row.get("lines")
+        lines = [float(v) for v in lines] if isinstance(lines, (list, tuple)) else []
         if estimate is None or ends == [None, None]:
             ax.set_xticks([])
             sns.despine(ax=ax, left=True, bottom=True)
