@@ -7,4 +7,8 @@ subsets), :mod:`cgt.profiles` (experiment sizes per profile), :mod:`cgt.runs`
 (the papermill → Jupyter Book pipeline).
 """
 
+from .allocator import keep_freed_memory
+
 __version__ = "0.1.0"
+
+keep_freed_memory()  # a CPU step's fresh pages otherwise cost more than its sums (see there)

@@ -37,6 +37,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 STEPS = 2  # a FLOP-counted step that also warms up, then a timed one
+# A counted step at least this long is the timed one too: its warm-up (oneDNN primitives,
+# first allocations) is then a small share, e.g. a 128-px BigGAN step: 8.72 s counted
+# and warming up, 8.40 s timed after it (+4 %), which a second step would not be worth.
+LONG_STEP_S = 2.0
 BATCH = 8  # the most 32×32 images per measured step; figures scale linearly to the real batch
 SAMPLES = 16  # the most samples per evaluation
 REFERENCE = 256  # the most real images featurised for a reference not yet cached
@@ -273,8 +277,9 @@ def steps_to_measure(loop: Loop) -> int:
 
 
 def measured(loop: Loop) -> bool:
-    """Whether a step of ``loop``'s signature was FLOP-counted and timed already; then
-    ``loop`` takes over those figures and need not step."""
+    """Whether a step of ``loop``'s signature was FLOP-counted and timed already (by an
+    earlier loop, or by this one's first step); then ``loop`` takes over those figures
+    and need not step (again)."""
     if _session is None or not loop.signature or loop.signature not in _session.seconds:
         return False
     loop.flops_per_step = _session.flops[loop.signature]
@@ -285,8 +290,10 @@ def measured(loop: Loop) -> bool:
 @contextmanager
 def step(loop: Loop, index: int):
     """Step ``index`` of a planned loop: the first is FLOP-counted, the second timed.  The
-    first is timed too when it is the loop's only one, e.g. when its networks were warm;
-    that time includes the counter's overhead (17 % of a 32-px step here) and errs long."""
+    first is timed too when it is the loop's only one, e.g. when its networks were warm,
+    or when it took ``LONG_STEP_S`` or longer (then the loop need not step again:
+    :func:`measured`); that time includes the counter's overhead (17 % of a 32-px step
+    here) and errs long."""
     if _session is None or index > 1:
         yield
         return
@@ -301,7 +308,7 @@ def step(loop: Loop, index: int):
         if loop.signature:
             _session.flops[loop.signature] = loop.flops_per_step
             _session.warm.add(_architecture(loop))
-    if index == 1 or warm or planned_iterations(loop) == 1:
+    if index == 1 or warm or planned_iterations(loop) == 1 or seconds >= LONG_STEP_S:
         loop.seconds_per_step = seconds
         if loop.signature:
             _session.seconds[loop.signature] = seconds

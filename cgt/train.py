@@ -325,12 +325,12 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
     loop = _loop(generator, discriminator, images, labels, config, device, select_parameters)
     planning.sign(planned, (generator, discriminator), config.precision, config.d_steps,
                   config.accumulate, regulariser is not None, d_regulariser is not None)
-    # a plan steps no further than it must to measure (see cgt.planning); with a step of
-    # this signature measured before it takes none, and the loop only evaluates
-    step_again = True
+    # a plan steps no further than it must to measure (see cgt.planning); once a step of
+    # this signature is measured (before this loop, or by its own long first step) the
+    # loop steps no more and only evaluates
     if planning.active():
-        steps = planning.steps_to_measure(planned)
-        config, step_again = replace(config, iterations=max(1, min(steps, config.iterations))), steps > 0
+        config = replace(config, iterations=max(1, min(planning.steps_to_measure(planned),
+                                                       config.iterations)))
     result = loop.result
     start_iteration = 0
     if out_dir and (out_dir / "last.pt").exists():
@@ -376,7 +376,7 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
                total=config.iterations, desc="train", leave=False, **quiet)
     generator.train(), discriminator.train()
     for iteration in bar:
-        if step_again:
+        if not planning.measured(planned):
             with planning.step(planned, iteration - start_iteration):
                 d_loss = _discriminator_step(loop, d_regulariser)
                 g_loss = _generator_step(loop, regulariser)

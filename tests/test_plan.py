@@ -16,6 +16,8 @@ import torch
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
+import cgt.train
+
 from cgt import plan, planning, profiles
 from cgt.biggan_pytorch import export_state
 from cgt.data import splits
@@ -244,6 +246,23 @@ def test_a_loop_whose_step_was_measured_before_takes_its_figures_and_no_step():
     assert (second.flops_per_step, second.seconds_per_step) == (first.flops_per_step,
                                                                 first.seconds_per_step)
     assert second.iterations == 1000 and second.evaluations == first.evaluations
+
+
+@pytest.mark.parametrize("long_step_s, steps", [(0.0, 1), (float("inf"), planning.STEPS)])
+def test_a_long_first_step_is_also_the_timed_one(monkeypatch, long_step_s, steps):
+    """A cold loop's counted first step warms up too; when it is long, warming up is a
+    small share of it and it is taken as the timed step: the loop steps no more."""
+    monkeypatch.setattr(planning, "LONG_STEP_S", long_step_s)
+    taken = []
+    step = cgt.train._discriminator_step
+    monkeypatch.setattr(cgt.train, "_discriminator_step", lambda *a: taken.append(1) or step(*a))
+    cfg = GANConfig(resolution=32, channels=1, num_classes=2, ch=4, dim_z=8)
+    images, labels = torch.rand(12, 1, 32, 32) * 2 - 1, torch.arange(12) % 2
+    with planning.session() as session, planning.run_named("demo", "run"):
+        train_gan(Generator(cfg), Discriminator(cfg), images, labels,
+                  TrainConfig(iterations=1000, batch_size=8, device="cpu"), progress=False)
+    (loop,) = session.runs[("demo", "run")].loops
+    assert len(taken) == steps and loop.flops_per_step > 0 and loop.seconds_per_step > 0
 
 
 def test_a_loop_of_warm_networks_is_counted_and_timed_in_one_step():

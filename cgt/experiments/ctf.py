@@ -152,7 +152,8 @@ def low_quality(s: Setting) -> tuple[torch.Tensor, torch.Tensor, int]:
             raise ValueError(f"{s.dataset} cannot give {apart - per} high-quality and {per} "
                              f"low-quality images apart in class(es) {', '.join(short[:5])}")
         chosen = everything.subset(np.sort(np.concatenate([o[len(o) - per:] for o in orders]))[:s.low_count])
-        images = data.low_quality(chosen.images, s.low_size)
+        # a plan's many runs of one setting down-sample the same images: once
+        images = planning.memo(("low quality", s), lambda: data.low_quality(chosen.images, s.low_size))
         labels, count = chosen.labels, s.classes
     tensor = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
     return tensor, torch.from_numpy(labels).long(), count  # in colour: Eq. (3) greys them itself
