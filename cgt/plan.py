@@ -11,7 +11,9 @@ the real one), the samples its evaluations draw, and two time estimates:
 * *here*: measured seconds per step and per sample on this machine's device, scaled
   the same way (on a CPU the small measured batch runs at most as fast per image as
   the real one, so this errs long);
-* *on a named GPU*: all FLOPs over its dense bf16 peak times a stated utilisation.
+* *on a named GPU*: each step's FLOPs over its dense bf16 peak times a stated
+  utilisation, but no less than a measured floor per step (small 32-px steps are bound
+  by launching their kernels, not by their FLOPs), and the samples' FLOPs at that rate.
 
 Only the runs are estimated: data builds, reference features and the chapters'
 analysis cells are not.  Runs on a real dataset (CIFAR-10/100, Places365) or imported
@@ -43,9 +45,16 @@ from .profiles import PROFILES, sizes
 # Dense bf16 tensor-core peaks from the vendors' datasheets, TFLOP/s (V100 and T4: fp16).
 GPU_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0,
                    "L4": 121.0, "V100": 125.0, "T4": 65.0}
-# Stated, not measured: 32-px convolutions at batches of 25-64 keep a GPU far from its
-# peak; 10 % is an assumption until a GPU run measures it (``--utilisation``).
+# Measured with ``python -m cgt.bench --device cuda`` on an H200 (torch 2.11; the figures
+# are in data/bench/): the 32-px training steps at batch 64 ran 16-19 iterations a second
+# whatever their width (16: 132 GFLOP a step, 64: 2,097), bound by launching kernels, not
+# by FLOPs; at batch 256 the width-64 step reached 89 TFLOP/s, 9 % of the bf16 peak (the
+# CUDA fast path is fp32 with TF32 convolutions).  So a step costs at least the fastest
+# launch-bound one measured, 1 / 18.64 it/s (``--step-floor``), and beyond that its FLOPs
+# at the stated 10 % (``--utilisation``).  The floor was measured on train_gan's G+D steps;
+# BSA's steps (frozen G, BN parameters, a perceptual network) are assumed no cheaper.
 DEFAULT_UTILISATION = 0.10
+DEFAULT_STEP_FLOOR_S = 0.054
 
 
 def foundations_steps(profile, s):
@@ -121,6 +130,7 @@ def run_row(p: planning.Planned, chapter: str, step: str, needs=()) -> dict:
     return {"chapter": chapter, "step": step, "run": p.name if p.chapter == chapter else f"{p.chapter}/{p.name}",
             "loops": [f"{loop.kind} {loop.iterations}×{loop.batch_size}" for loop in p.loops],
             "steps": steps, "samples": samples,
+            "iterations": [loop.iterations for loop in p.loops],
             "flops_per_step": [loop.flops_per_step * loop.batch_size / loop.measured_batch
                                for loop in p.loops],
             "train_flops": flops, "sample_flops": samples * p.sample_flops,
@@ -154,7 +164,16 @@ def plan(profile: str, chapters=None, dry_run: bool = False, progress: bool = Tr
     return rows
 
 
-def totals(rows: list[dict], gpu: str, utilisation: float) -> dict:
+def gpu_seconds(row: dict, rate: float, step_floor_s: float) -> float:
+    """A run's seconds on a GPU that does ``rate`` FLOP/s: every step at least
+    ``step_floor_s`` (launch-bound), the samples at the rate."""
+    steps = sum(n * max(step_floor_s, flops / rate)
+                for n, flops in zip(row["iterations"], row["flops_per_step"]))
+    return steps + row["sample_flops"] / rate
+
+
+def totals(rows: list[dict], gpu: str, utilisation: float,
+           step_floor_s: float = DEFAULT_STEP_FLOOR_S) -> dict:
     """Per chapter: runs, steps, FLOPs, hours here and on ``gpu``, and the data it needs
     that is absent (its runs on stand-ins: how many, and what they need)."""
     rate = GPU_PEAK_TFLOPS[gpu] * 1e12 * utilisation
@@ -167,7 +186,7 @@ def totals(rows: list[dict], gpu: str, utilisation: float) -> dict:
         t["steps"] += row["steps"]
         t["pflops"] += flops / 1e15
         t["hours_here"] += row["seconds_here"] / 3600
-        t["hours_gpu"] += flops / rate / 3600
+        t["hours_gpu"] += gpu_seconds(row, rate, step_floor_s) / 3600
         if row.get("needs"):
             t["runs_on_stand_ins"] += 1
             t["needs"] = sorted(set(t["needs"]) | set(row["needs"]))
@@ -181,12 +200,14 @@ def _hours(h: float) -> str:
     return f"{h * 60:.1f} min" if h < 1 else f"{h:.1f} h"
 
 
-def report(profile: str, rows: list[dict], gpu: str, utilisation: float) -> str:
+def report(profile: str, rows: list[dict], gpu: str, utilisation: float,
+           step_floor_s: float = DEFAULT_STEP_FLOOR_S) -> str:
     lines = [f"plan of the {profile} profile: {len(rows)} runs; here = {device_description()}, "
              f"measured; {gpu} = {GPU_PEAK_TFLOPS[gpu]:.0f} TFLOP/s bf16 peak × "
-             f"{utilisation:.0%} utilisation (stated)",
+             f"{utilisation:.0%} utilisation (stated), at least {step_floor_s * 1000:.0f} ms "
+             f"a step (launch-bound, measured on an H200)",
              f"{'chapter':<14}{'runs':>6}{'steps':>10}{'PFLOP':>10}{'here':>12}{gpu:>12}  needs"]
-    for chapter, t in totals(rows, gpu, utilisation).items():
+    for chapter, t in totals(rows, gpu, utilisation, step_floor_s).items():
         needs = (f"{t['runs_on_stand_ins']} runs need {', '.join(t['needs'])}" if t["needs"]
                  else "—")
         lines.append(f"{chapter:<14}{t['runs']:>6}{t['steps']:>10}{t['pflops']:>10.2f}"
@@ -213,6 +234,9 @@ def main(argv=None) -> int:
     parser.add_argument("--gpu", choices=sorted(GPU_PEAK_TFLOPS), default="H100")
     parser.add_argument("--utilisation", type=float, default=DEFAULT_UTILISATION,
                         help=f"share of the GPU's peak assumed (default {DEFAULT_UTILISATION})")
+    parser.add_argument("--step-floor", type=float, default=DEFAULT_STEP_FLOOR_S, metavar="S",
+                        help="the fewest seconds a training step takes on the GPU, however few "
+                             f"its FLOPs (default {DEFAULT_STEP_FLOOR_S}, measured on an H200)")
     parser.add_argument("--dry-run", action="store_true",
                         help="the real datasets on disk are small stand-ins: run on them, check "
                              "demands against the published sizes")
@@ -228,13 +252,17 @@ def main(argv=None) -> int:
         return 0
     if not 0 < args.utilisation <= 1:
         parser.error("--utilisation must lie in (0, 1]")
+    if args.step_floor < 0:
+        parser.error("--step-floor must be 0 or more seconds")
     rows = plan(args.profile, args.chapter, args.dry_run)
     out = args.out or paths.build_dir() / f"plan-{args.profile}.json"
-    summed = totals(rows, args.gpu, args.utilisation)
+    summed = totals(rows, args.gpu, args.utilisation, args.step_floor)
     # the build skips the runs whose data is absent: its time limit counts the others
-    runnable = totals([row for row in rows if not row["needs"]], args.gpu, args.utilisation)["all"]
+    runnable = totals([row for row in rows if not row["needs"]], args.gpu, args.utilisation,
+                      args.step_floor)["all"]
     atomic.write_json(out, {"profile": args.profile, "device": device_description(),
-                            "gpu": args.gpu, "utilisation": args.utilisation, "totals": summed,
+                            "gpu": args.gpu, "utilisation": args.utilisation,
+                            "step_floor_s": args.step_floor, "totals": summed,
                             "timeout_minutes_here": timeout_minutes(runnable["hours_here"]),
                             "runs": rows})
     if args.runs:
@@ -243,7 +271,7 @@ def main(argv=None) -> int:
                   f"{row['samples']} samples, {row['train_flops'] / 1e12:.1f} TFLOP, "
                   f"{_hours(row['seconds_here'] / 3600)} here"
                   + (f"; needs {', '.join(row['needs'])}" if row["needs"] else ""))
-    print(report(args.profile, rows, args.gpu, args.utilisation))
+    print(report(args.profile, rows, args.gpu, args.utilisation, args.step_floor))
     print(f"job time limit (2 × the estimate of the runs whose data is here + 60 min): "
           f"{timeout_minutes(runnable['hours_here'])} min here, "
           f"{timeout_minutes(runnable['hours_gpu'])} min on {args.gpu}; rows in {out}")

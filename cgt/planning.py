@@ -4,7 +4,8 @@ few measured steps, so that ``python -m cgt plan`` learns what a profile would r
 Inside :func:`session` the run layer names each run (:func:`run_named`); the training
 loops (:func:`cgt.train.train_gan`, :func:`cgt.methods.bsa.fit_bsa`) take ``STEPS``
 steps at no more than ``BATCH`` images (one FLOP-counted by :class:`FlopCount`, which
-also warms up, then a timed one) and note the length and batch they were asked for; a
+also warms up, then a timed one, unless the first was long enough to be timed too)
+and note the length and batch they were asked for; a
 step whose signature (:func:`sign`) was measured before takes those figures and is not
 run, and one whose convolutions have the shapes of a step taken before (warm) is
 counted and timed in one step.  The evaluator samples at most ``SAMPLES`` images and

@@ -37,6 +37,12 @@ from .metrics.evaluate import ImageScoring, Scoring, SplitScoring
 
 
 def git_revision() -> str:
+    """The repository's commit, ``+dirty`` with uncommitted changes to tracked files
+    (asked of git once per plan: a plan writes hundreds of records in a few minutes)."""
+    return planning.memo("git revision", _ask_git)
+
+
+def _ask_git() -> str:
     root = paths.repo_root()
     if root is None:
         return "unknown (installed package)"

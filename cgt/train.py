@@ -337,12 +337,14 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
         start_iteration = loop.restore(out_dir / "last.pt")
 
     def checkpoint(iteration: int) -> None:
+        if planning.active():  # a plan never resumes; the weights of its few steps decide nothing
+            return
         for label, module in (("generator", generator), ("discriminator", discriminator)):
             bad = [n for n, p in module.named_parameters() if not torch.isfinite(p).all()]
             if bad:  # checked before writing, so the last good checkpoint survives
                 raise DivergenceError(f"{label} weights became non-finite ({', '.join(bad[:3])}) "
                                       f"by iteration {iteration}; the last good checkpoint is kept")
-        if out_dir is not None and main_process and not planning.active():  # a plan never resumes
+        if out_dir is not None and main_process:
             atomic.save_torch(loop.state(iteration), out_dir / "last.pt")
 
     def keep_best(metrics: dict) -> None:

@@ -304,3 +304,14 @@ def test_the_lean_flop_count_equals_torchs_flop_counter():
     with FlopCounterMode(display=False) as full:
         step()
     assert lean.total == full.get_total_flops() > 0
+
+
+def test_a_gpu_step_costs_its_flops_at_the_stated_rate_but_no_less_than_the_launch_floor():
+    rate = plan.GPU_PEAK_TFLOPS["H100"] * 1e12 * 0.1
+    row = {"iterations": [1000, 10], "flops_per_step": [1e9, 1e15], "sample_flops": 2e13,
+           "train_flops": 1000 * 1e9 + 10 * 1e15, "seconds_here": 1.0, "steps": 1010}
+    small, large = 1000 * 0.05, 10 * 1e15 / rate  # launch-bound; FLOP-bound (10 s a step)
+    assert plan.gpu_seconds(row, rate, 0.05) == pytest.approx(small + large + 2e13 / rate)
+    hours = plan.totals([{**row, "chapter": "demo"}], "H100", 0.1, 0.05)["all"]["hours_gpu"]
+    assert hours * 3600 == pytest.approx(small + large + 2e13 / rate)
+    assert plan.gpu_seconds(row, rate, 0.0) == pytest.approx((row["train_flops"] + 2e13) / rate)

@@ -81,10 +81,15 @@ def class_names(s: Setting) -> list[str]:
 def _class_orders(s: Setting) -> tuple[data.ImageSet, list[np.ndarray]]:
     """The setting's classes and, per class, its images in one seeded random order (the
     order of :func:`cgt.data.k_shot` with the setting's seed)."""
-    everything = data.select_classes(data.load(s.dataset, "train", tiny=s.tiny), class_names(s))
-    rng = np.random.default_rng(s.seed)
-    return everything, [members[rng.permutation(len(members))] for members in
-                        (np.flatnonzero(everything.labels == c) for c in range(len(everything.classes)))]
+    names = class_names(s)
+
+    def orders():
+        everything = data.select_classes(data.load(s.dataset, "train", tiny=s.tiny), names)
+        rng = np.random.default_rng(s.seed)
+        return everything, [members[rng.permutation(len(members))] for members in
+                            (np.flatnonzero(everything.labels == c) for c in range(len(everything.classes)))]
+    # a plan's many settings of one dataset, classes and seed share them (see cgt.planning)
+    return planning.memo(("ctf class orders", s.dataset, s.tiny, tuple(names), s.seed), orders)
 
 
 def low_per_class(s: Setting) -> int:
@@ -127,7 +132,8 @@ def high_quality(s: Setting) -> data.ImageSet:
     if short:
         raise ValueError(f"{s.dataset} has fewer than {s.per_class} images in class(es) "
                          f"{', '.join(short[:5])}")
-    return everything.subset(np.sort(np.concatenate([o[:s.used_per_class] for o in orders])))
+    return planning.memo(("ctf high quality", s), lambda: everything.subset(
+        np.sort(np.concatenate([o[:s.used_per_class] for o in orders]))))
 
 
 def low_quality(s: Setting) -> tuple[torch.Tensor, torch.Tensor, int]:
