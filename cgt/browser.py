@@ -1,8 +1,9 @@
 """Open every rendered page in headless Chromium and look for what a reader would see broken.
 
 Used by ``make check-book``.  A page fails on an image that did not load, an
-error or traceback output, a claims table or summary box (``cgt-claims``,
-``cgt-summary``) wider than its column at a 1280-px window, or (for chapter pages)
+error or traceback output, a table or summary box (``cgt-claims``, ``cgt-table``:
+every DataFrame a chapter shows, ``cgt-summary``) wider than its column at a 1280-px
+window, or (for chapter pages)
 no figure at all.  A full-page
 screenshot of each page is saved for a human look.
 """
@@ -25,9 +26,9 @@ return {
                .map(e => e.innerText.slice(0, 300)),
   notebook: document.querySelector('.cell_output, .cell') !== null,
   height: document.documentElement.scrollHeight,
-  // claims tables and summary boxes that are wider than the column they sit in: the
-  // reader would get a horizontal scroll bar (or a cut) instead of the whole row
-  scrolled: Array.from(document.querySelectorAll('.cgt-claims, .cgt-summary')).filter(el => {
+  // tables and summary boxes that are wider than the column they sit in: the reader
+  // would get a horizontal scroll bar (or a cut) instead of the whole row
+  scrolled: Array.from(document.querySelectorAll('.cgt-claims, .cgt-table, .cgt-summary')).filter(el => {
     for (let node = el; node && node !== document.body; node = node.parentElement) {
       const overflow = getComputedStyle(node).overflowX;
       if (node.scrollWidth > node.clientWidth + 1 && overflow !== 'visible') return true;
@@ -79,7 +80,7 @@ def check_book(html: Path, screenshots: Path, index_page: str = "book/intro.html
             for text in facts["errors"]:
                 problems.append(f"{name}: error output: {text}")
             for text in facts["scrolled"]:
-                problems.append(f"{name}: a claims table or summary box scrolls sideways at "
+                problems.append(f"{name}: a table or summary box scrolls sideways at "
                                 f"1280 px: {text}")
             is_chapter = facts["notebook"] and name != index_page
             if is_chapter and facts["images"] == 0:

@@ -205,7 +205,9 @@ def readable_table(table: pd.DataFrame, css_class: str = "cgt-table", wide: str 
     named = any(name is not None for name in table.index.names)
     if named or not pd.api.types.is_integer_dtype(table.index):  # labels: shown as a column
         table = table.reset_index().rename(columns={} if named else {"index": ""})
-    wrap = [("white-space", "normal"), ("overflow-wrap", "break-word"), ("vertical-align", "top"),
+    # "anywhere", not "break-word": only it lets a long token (a run name, a column name)
+    # break when the table lays out its columns, so that the table fits its page
+    wrap = [("white-space", "normal"), ("overflow-wrap", "anywhere"), ("vertical-align", "top"),
             ("text-align", "left"), ("padding", "2px 6px")]
     return (table.style.hide(axis="index").format(cell, na_rep="—")
             .set_table_attributes(f'class="{css_class}"')
@@ -216,10 +218,12 @@ def readable_table(table: pd.DataFrame, css_class: str = "cgt-table", wide: str 
                               if wide in table.columns else {}, overwrite=False))
 
 
-def chapter_summary(claim_rows: list[dict], records: list[dict], chapter: str) -> str:
+def chapter_summary(claim_rows: list[dict], records: list[dict], chapter: str,
+                    scope: str = "") -> str:
     """The box that opens a method chapter, as MyST Markdown (for ``myst_nb.glue``): the
     paper's claims judged here with their verdicts and seeds, the runs and wall time
-    behind them on which devices, and what a reader should take from them."""
+    behind them on which devices, the ``scope`` those verdicts have (the chapter's
+    scale against the paper's), and what a reader should take from them."""
     rows = [r for r in claim_rows if r.get("kind") != "exact"]
     mine = [r for r in records if r.get("chapter") == chapter]
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_COLOURS}
@@ -249,6 +253,7 @@ def chapter_summary(claim_rows: list[dict], records: list[dict], chapter: str) -
         "",
         f"**Compute:** {len(mine)} run{'' if len(mine) == 1 else 's'}, {minutes:.1f} wall minutes on {devices}.",
         "",
+        *([f"**Scope:** {scope}", ""] if scope else []),
         f"**Take away:** {take}",
         ":::",
     ])

@@ -83,3 +83,21 @@ def test_the_glance_table_has_one_row_per_claim_with_its_estimate_and_interval()
     low, high = summary.iloc[0]["interval"]
     assert superiority == f"{summary.iloc[0]['estimate']:.3g} [{low:.3g}, {high:.3g}]"
     assert glance.iloc[-1]["estimate [interval]"] == "—"  # the untestable row: no interval
+
+
+def test_the_summary_box_counts_verdicts_runs_and_states_its_scope():
+    rows = [{"claim": "A beats B", "verdict": "supported", "seeds": 5, "kind": "superiority"},
+            {"claim": "C matches D", "verdict": "untestable", "seeds": 3, "kind": "equivalence",
+             "reason": "arm C never left its start"},
+            {"claim": "an identity", "verdict": "supported", "seeds": 1, "kind": "exact"}]
+    records = [{"chapter": "demo", "wall_time_s": 90.0, "device": "cpu (X)"},
+               {"chapter": "demo", "wall_time_s": 30.0, "device": "cpu (X)"},
+               {"chapter": "other", "wall_time_s": 600.0, "device": "cuda (Y)"}]
+    box = plots.chapter_summary(rows, records, "demo", scope="the quick profile, 32 px")
+    assert box.startswith(":::{admonition}") and box.endswith(":::")
+    assert "**Claims judged:** 2 (1 supported, 1 untestable); paired seeds per claim: 3–5." in box
+    assert "- **untestable**: C matches D (arm C never left its start)" in box
+    assert "an identity" not in box  # exact checks are not the paper's claims
+    assert "**Compute:** 2 runs, 2.0 wall minutes on cpu (X)." in box
+    assert "**Scope:** the quick profile, 32 px" in box and "1 of 2 claims decided" in box
+    assert "**Scope:**" not in plots.chapter_summary(rows, records, "demo")
