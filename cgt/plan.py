@@ -31,7 +31,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import tempfile
 import time
 from contextlib import contextmanager
@@ -101,27 +100,12 @@ CHAPTERS = {"foundations": foundations_steps, "bsa": bsa_steps, "ctf": ctf_steps
             "cgantransfer": cgantransfer_steps}
 
 
-# A plan's records and checkpoints are thrown away at its end: written to memory where
-# the machine has room there (a 128-px BigGAN's best.pt is 0.6 GB), they cost no disk
-# sync.  The gain is small against this machine's noise (the paper plan: 2 min 0 s and
-# 2 min 23 s in /dev/shm, 2 min 6 s on disk, one try each).
-MEMORY_FOLDER, MEMORY_NEEDED = Path("/dev/shm"), 4 * 2**30
-
-
-def _scratch_parent() -> str | None:
-    """Where the scratch folder goes: ``TMPDIR`` if set, else /dev/shm with room to
-    spare, else the system's temporary folder."""
-    if os.environ.get("TMPDIR") or not MEMORY_FOLDER.is_dir():
-        return None
-    return str(MEMORY_FOLDER) if shutil.disk_usage(MEMORY_FOLDER).free >= MEMORY_NEEDED else None
-
-
 @contextmanager
 def _scratch():
     """Records and retrained sources in a scratch folder; the data cache stays shared."""
     keep = {k: os.environ.get(k) for k in ("CGT_HOME", "CGT_RUNS_DIR", "CGT_DATA_CACHE")}
     cache = paths.data_cache()
-    with tempfile.TemporaryDirectory(prefix="cgt-plan-", dir=_scratch_parent()) as folder:
+    with tempfile.TemporaryDirectory(prefix="cgt-plan-") as folder:
         os.environ.update(CGT_HOME=folder, CGT_DATA_CACHE=str(cache))
         os.environ.pop("CGT_RUNS_DIR", None)
         try:
