@@ -362,7 +362,8 @@ def ctf(images: ImageSet, out: str | Path, *, low: ImageSet | None = None,
     if low.channels != images.channels:
         raise UsageError(f"the low-quality images have {low.channels} channels, the images "
                          f"{images.channels}: load both in the same mode")
-    d = ctf_study.Training(images, low.to_tensor(), torch.from_numpy(low.labels), len(low.classes))
+    d = ctf_study.Training(images, low.to_tensor(), torch.from_numpy(low.labels), len(low.classes),
+                           same_classes=list(low.classes) == list(images.classes))
     arguments = {"method": "ctf", "images": ctf_study.training_digest(d), "shots": shots,
                  "low_quality": low_description,
                  "iterations": sizes["iterations"], "batch_size": sizes["batch_size"],

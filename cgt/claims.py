@@ -387,6 +387,26 @@ def not_memorising(arm: str, ratios: Mapping, floor: float = MEMORISATION_FLOOR)
                      "more training images or a checkpoint chosen before copying")
 
 
+def measurable_gap(what: str, better: Mapping, worse: Mapping, lower_is_better: bool = True) -> Precondition:
+    """``better`` is measurably ahead of ``worse``, paired by unit: the 95 % t-interval of
+    the gap excludes 0.  A claim that an arm recovers part of a gap needs the gap first."""
+    units = [u for u in better if u in worse]
+    ahead = np.array([(worse[u] - better[u]) if lower_is_better else (better[u] - worse[u])
+                      for u in units], dtype=float)
+    if len(units) < 2 or not np.isfinite(ahead).all():
+        return Precondition(what, False, f"{len(units)} paired unit(s) with finite values: no "
+                                         "interval; testable with more seeds")
+    mean, low, high = t_interval(ahead)
+    detail = f"gap {mean:+.3g}, 95 % interval [{low:+.3g}, {high:+.3g}] over {len(units)} units"
+    if low > 0:
+        return Precondition(what, True, detail)
+    if high < 0:
+        return Precondition(what, False, f"{detail}: the other way round; testable only in a "
+                                         "setting where the expected gap exists")
+    return Precondition(what, False, f"{detail}; testable in a setting where the gap is larger "
+                                     "or with more seeds")
+
+
 # --- judging ---------------------------------------------------------------------
 
 def _paired(claim: Claim, a: Mapping, b: Mapping) -> tuple[list, np.ndarray, np.ndarray, str]:

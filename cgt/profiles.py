@@ -155,32 +155,37 @@ SIZES = {
     # the entire-HQ baseline takes to learn its classes.
     "ctf": {
         "smoke": {"tiny": True, "ch": 8, "batch_size": 16, "lr_g": 2e-4, "lr_d": 2e-4,
-                  "iterations": 2, "phase1_iterations": 2, "eval_every": 2, "eval_samples": 64,
-                  "score_samples": 100, "lambda_ss": 1.0, "fraction": 0.65, "low_size": 8,
-                  "seeds": [0], "other_seeds": [0], "ablation_seeds": [0],
+                  "iterations": 2, "phase1_iterations": 2, "phase1_patience": 2, "eval_every": 2,
+                  "eval_samples": 64, "score_samples": 100, "lambda_ss": 1.0, "fraction": 0.65,
+                  "low_size": 8, "seeds": [0], "other_seeds": [0], "ablation_seeds": [0],
                   "pilot": {"seed": 7, "iterations": 2, "eval_every": 2},
                   "g_lh": {"width": 16, "noise_dim": 8, "noise_channels": 2, "ctf_channels": 4},
                   "table1": {"dataset": "fashion_mnist", "classes": 10, "per_class": 20,
                              "low": "downsampled", "low_count": 40},
                   "table2": {"dataset": "hanzi", "classes": 10, "per_class": 12, "low": "digits",
                              "low_count": 40}},
-        # ch, batch and lr: a development run of the entire-HQ baseline on seed 7 (no
-        # verdict uses it) compared lr 1e-3 and 2e-3 at ch 8, batch 16 by conditional
-        # accuracy; every arm uses the one chosen. The 15-minute budget holds the pilot and
-        # the claim's two arms at three seeds; Table II, the other two rows of Table I and
-        # the ablations run in the paper profile.
+        # Sizes from development runs on seeds 7 and 8 (no verdict uses them): few
+        # high-quality images per class (20 entire, 13 fewer) so that data can be the
+        # limit; the baselines reach the shared "learned" level only after ~600 steps,
+        # the most the 15-minute budget holds for three arms at three seeds.  In those
+        # runs the fewer-HQ baseline was not consistently worse at 600 steps (on 10 or
+        # 5 classes, 20 or 10 images per class); at seed 7 its FID fell behind only in a
+        # 1,000-step run, once D had begun to memorise.  The chapter's gap precondition
+        # decides.  lr 1e-3 beat 2e-3 for the baseline (seed 8); every arm uses it.
+        # G_LH of class-matched low-quality images renders its classes by ~200 steps.
+        # Table II, ours on entire HQ and the ablations run in the paper profile.
         "quick": {"tiny": False, "ch": 8, "batch_size": 16, "lr_g": 1e-3, "lr_d": 1e-3,
-                  "iterations": 200, "phase1_iterations": 100, "eval_every": 50,
-                  "eval_samples": 250, "score_samples": 1000, "lambda_ss": 1.0, "fraction": 0.65,
-                  "low_size": 8,
+                  "iterations": 600, "phase1_iterations": 400, "phase1_patience": 2,
+                  "eval_every": 150, "eval_samples": 250, "score_samples": 1000, "lambda_ss": 1.0,
+                  "fraction": 0.65, "low_size": 8,
                   "g_lh": {"width": 16, "noise_dim": 8, "noise_channels": 2, "ctf_channels": 4},
-                  "seeds": [0, 1, 2], "other_seeds": [], "ablation_seeds": [],
-                  "pilot": {"seed": 7, "iterations": 500, "eval_every": 50},
-                  "table1": {"dataset": "fashion_mnist", "classes": 10, "per_class": 100,
-                             "low": "downsampled", "low_count": 200},
+                  "seeds": [0, 1, 2], "other_seeds": [], "ablation_seeds": [], "pilot": None,
+                  "table1": {"dataset": "fashion_mnist", "classes": 10, "per_class": 20,
+                             "low": "downsampled", "low_count": 1000},
                   "table2": None},
         "paper": {"tiny": False, "ch": 32, "batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4,
-                  "iterations": 20000, "phase1_iterations": 10000, "eval_every": 1000,
+                  "iterations": 20000, "phase1_iterations": 10000, "phase1_patience": 3,
+                  "eval_every": 1000,
                   "eval_samples": 5000, "score_samples": 10000, "lambda_ss": 1.0, "fraction": 0.65,
                   "low_size": 8,
                   "seeds": [0, 1, 2], "other_seeds": [0, 1, 2], "ablation_seeds": [0, 1, 2],

@@ -11,6 +11,7 @@ trains data-parallel over the processes (:mod:`cgt.distributed`).
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -54,6 +55,7 @@ class TrainConfig:
     ema_start: int = 0
     eval_every: int = 0
     checkpoint_every: int = 0
+    patience: int = 0  # stop after this many evaluations without a better score; 0: never
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -64,6 +66,15 @@ class TrainConfig:
         for name in ("iterations", "batch_size", "d_steps", "accumulate"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.patience < 0 or (self.patience and not self.eval_every):
+            raise ValueError(f"patience {self.patience} needs a non-negative count and eval_every")
+
+
+def plateaued(history: list, select_by: str, patience: int) -> bool:
+    """The last ``patience`` evaluations did not beat the best ``select_by`` before them
+    (a collapsed evaluation never counts as better)."""
+    scores = [h[select_by] if not h.get("collapsed") else math.inf for h in history if select_by in h]
+    return 0 < patience < len(scores) and min(scores[-patience:]) >= min(scores[:-patience])
 
 
 @dataclass
@@ -377,6 +388,7 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
     bar = tqdm(range(start_iteration, config.iterations), initial=start_iteration,
                total=config.iterations, desc="train", leave=False, **quiet)
     generator.train(), discriminator.train()
+    stop = config.iterations
     for iteration in bar:
         if not planning.measured(planned):
             with planning.step(planned, iteration - start_iteration):
@@ -392,6 +404,9 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
         if evaluate is not None and config.eval_every and (done % config.eval_every == 0
                                                            or done == config.iterations):
             evaluation(done, {"d_loss": d_loss.item(), "g_loss": g_loss.item()})
+            if plateaued(result.history, select_by, config.patience):
+                stop = done
+                break
         if config.checkpoint_every and done % config.checkpoint_every == 0:
             checkpoint(done)
     bar.close()
@@ -399,8 +414,8 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
         # every evaluation collapsed: keep the last generator, flagged, so that the run can
         # be shown and is counted as a failure instead of a score
         keep_best(result.history[-1])
-    checkpoint(config.iterations)
-    result.iterations = config.iterations
+    checkpoint(stop)
+    result.iterations = stop
     result.wall_time_s = time.perf_counter() - t0
     generator.eval()
     if loop.ema is not None:

@@ -160,47 +160,79 @@ def test_a_bsa_row_whose_arm_never_left_its_start_or_copies_is_untestable():
     assert rows["At 5 images (emoji) BSA beats TransferGAN"].verdict == "supported"
 
 
-def _ctf_frame(rows, accuracy, classes=10, seeds=(0, 1, 2), score=lambda row, seed: 5.0):
-    """Runs that left their start and levelled off, at the given accuracy."""
-    return pd.DataFrame([{"row": r, "seed": seed, "classes": classes, "fid": 50.0 + i + seed,
+CTF_FID = {ctf.BASELINE: 50.0, ctf.FEWER: 60.0, ctf.FULL: 52.0}
+
+
+def _ctf_frame(rows, accuracy, classes=10, seeds=(0, 1, 2), score=lambda row, seed: 5.0,
+               fid=lambda row, seed: CTF_FID.get(row, 55.0) + seed + 0.3 * seed ** 2 * (row == ctf.FEWER),
+               g_lh=0.9):
+    """Runs that left their start and levelled off, at the given accuracy; ours' rows with a
+    G_LH (phase 1) that levelled off at accuracy ``g_lh``."""
+    def low(row):
+        return 200 if row in (ctf.FULL, "w/o self-supervision") else 0
+    return pd.DataFrame([{"row": r, "seed": seed, "classes": classes, "fid": fid(r, seed),
+                          "late_fid": fid(r, seed),
+                          "method": "baseline" if r in (ctf.BASELINE, ctf.FEWER) else "ctf",
+                          "low-quality": low(r),
                           "classifier_score": score(r, seed), "conditional_accuracy": accuracy,
                           "chance_accuracy": 1 / classes, "best_iteration": 10,
-                          "history": _history([50.0 + i + seed, 51.0 + i + seed, 50.5 + i + seed])}
+                          "history": _history([50.0 + i + seed, 51.0 + i + seed, 50.5 + i + seed]),
+                          "phase1_history": _history([80.0, 70.0, 70.5, 70.2]), "phase1_accuracy": g_lh}
                          for i, r in enumerate(rows) for seed in seeds])
 
 
 PILOT = {"seed": 7, "iterations": 600, "curve": [(0, 0.1), (600, 0.55)], "reached": 600,
          "target": 0.5, "budget": 300, "chance": 0.1}
+TABLE_ROWS = [ctf.BASELINE, ctf.FEWER, ctf.FULL]
 
 
-def test_ctf_claims_are_untestable_while_the_generator_ignores_its_classes():
-    table_rows = [ctf.BASELINE, ctf.FULL]
+def test_ctf_claims_are_untestable_while_a_generator_ignores_its_classes():
     ablation_rows = [ctf.FULL, *ctf.ABLATIONS]
-    at_chance = ctf.claims(_ctf_frame(table_rows, 0.1), _ctf_frame(table_rows, 0.005, 200),
+    at_chance = ctf.claims(_ctf_frame(TABLE_ROWS, 0.1), _ctf_frame(TABLE_ROWS, 0.005, 200),
                            _ctf_frame(ablation_rows, 0.1), PILOT)
-    assert [r.verdict for r in at_chance] == ["untestable"] * 5 + ["supported"]  # the DCT identity
+    assert [r.verdict for r in at_chance] == ["untestable"] * 7 + ["supported"]  # the DCT identity
     assert "chance 0.1)" in at_chance[0].reason and "seed 2: accuracy 0.100" in at_chance[0].reason
     # one run below the gate is enough: the claim compares generators that learned their classes
-    one_short = _ctf_frame(table_rows, 0.6)
+    one_short = _ctf_frame(TABLE_ROWS, 0.6)
     one_short.loc[(one_short.row == ctf.FULL) & (one_short.seed == 2), "conditional_accuracy"] = 0.15
-    assert ctf.claims(one_short, None, None, PILOT)[0].verdict == "untestable"
-    # three paired seeds whose scores agree within the margin: equivalence holds
-    close = _ctf_frame(table_rows, 0.6, score=lambda row, seed: 5.0 + 0.05 * seed)
-    learned = ctf.claims(close, _ctf_frame(table_rows, 0.3, 200), _ctf_frame(ablation_rows, 0.6), PILOT)
-    assert learned[0].verdict == "supported" and learned[0].seeds == 3
-    assert learned[2].verdict == "untestable"  # gaps of different heads never compare
-    assert [r.verdict for r in learned[3:5]] == ["supported"] * 2  # FID 50 + s vs 51 + s, 52 + s
-    stuck = close.copy()
+    assert [r.verdict for r in ctf.claims(one_short, None, None, PILOT)[:2]] == ["untestable"] * 2
+    # so is a G_LH that never learned the classes: its features are what ours transfers
+    blind = ctf.claims(_ctf_frame(TABLE_ROWS, 0.6, g_lh=0.12), None, None, PILOT)[0]
+    assert blind.verdict == "untestable" and f"{ctf.FULL}: G_LH learned" in blind.reason
+
+
+def test_ctf_recovery_needs_a_measurable_cost_of_fewer_images_and_is_judged_against_its_midpoint():
+    learned = ctf.claims(_ctf_frame(TABLE_ROWS, 0.6), None, None, PILOT)
+    recovery, score = learned[:2]
+    # late FID: entire 50, fewer 60 (+ a drift), ours 52: ours lies past the midpoint 55 (+ half of it)
+    assert recovery.verdict == "supported" and recovery.seeds == 3
+    assert recovery.estimate == pytest.approx(-3.0 - 0.15 * (0 + 1 + 4) / 3)
+    assert score.verdict == "supported"  # equal classifier scores: no worse than 10 % below
+    behind = ctf.claims(_ctf_frame(TABLE_ROWS, 0.6, fid=lambda r, s: {**CTF_FID, ctf.FULL: 58.0}[r]
+                                   + s + 0.3 * s ** 2 * (r == ctf.FEWER)), None, None, PILOT)[0]
+    assert behind.verdict == "contradicted"
+    # no cost to recover: the fewer-HQ baseline as good as the entire-HQ one
+    free = ctf.claims(_ctf_frame(TABLE_ROWS, 0.6, fid=lambda r, s: {**CTF_FID, ctf.FEWER: 50.0}[r]
+                                 + s * (1 if r != ctf.FEWER else 1.5)), None, None, PILOT)
+    assert free[0].verdict == "untestable" and "fewer HQ images cost the baseline" in free[0].reason
+    assert free[1].verdict == "supported"  # the secondary row does not need the cost
+    low = ctf.claims(_ctf_frame(TABLE_ROWS, 0.6, score=lambda r, s: (3.0 if r == ctf.FULL else 5.0)
+                                + 0.1 * s), None, None, PILOT)[1]
+    assert low.verdict == "contradicted"
+    stuck = _ctf_frame(TABLE_ROWS, 0.6)
     stuck.loc[(stuck.row == ctf.BASELINE) & (stuck.seed == 1), "best_iteration"] = 0
     gated = ctf.claims(stuck, None, None, PILOT)[0]
     assert gated.verdict == "untestable" and gated.ungated == "supported"
     assert f"{ctf.BASELINE} adapted" in gated.reason and "seed 1: chose iteration 0" in gated.reason
-    far = _ctf_frame(table_rows, 0.6, score=lambda row, seed: (8.0 if row == ctf.FULL else 5.0) + 0.1 * seed)
-    assert ctf.claims(far, None, None, PILOT)[0].verdict == "contradicted"
     # a table the profile does not run is untestable with the pilot's numbers in its reason
-    skipped = ctf.claims(close, None, None, PILOT)
-    assert skipped[1].verdict == "untestable" and "reached 0.50 at step 600" in skipped[1].reason
-    assert skipped[3].verdict == "untestable" and "paper profile" in skipped[3].reason
+    assert learned[2].verdict == "untestable" and "reached 0.50 at step 600" in learned[2].reason
+    assert "runs no pilot" in ctf.claims(_ctf_frame(TABLE_ROWS, 0.6), None, None, None)[2].reason
+    assert learned[4].verdict == "untestable"  # gaps of different heads never compare
+    assert learned[5].verdict == "untestable" and "paper profile" in learned[5].reason
+    ablation = ctf.claims(_ctf_frame(TABLE_ROWS, 0.6), None,
+                          _ctf_frame([ctf.FULL, *ctf.ABLATIONS], 0.6, fid=lambda r, s: 50.0 + s * 1.1
+                                     + (0 if r == ctf.FULL else 5.0)), PILOT)
+    assert [r.verdict for r in ablation[5:7]] == ["supported"] * 2
 
 
 def test_each_bn_stage_arm_keeps_its_rate_of_lowest_fresh_fid_ties_to_the_smaller():

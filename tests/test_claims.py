@@ -326,3 +326,14 @@ def test_arm_preconditions_fail_where_nothing_can_be_judged():
     assert not claims.converged("x", {0: failed}).holds
     censored = claims.speed(_claim("speed"), {0: None, 1: 5}, {0: 8, 1: 9}, {1: 50}, {0: 50, 1: 50})
     assert censored.verdict == "untestable" and "failed (seed 0)" in censored.reason
+
+
+def test_a_gap_is_measurable_only_when_its_interval_excludes_zero_on_the_better_side():
+    entire, fewer = {0: 50.0, 1: 52.0, 2: 49.0}, {0: 60.0, 1: 61.0, 2: 60.5}
+    assert claims.measurable_gap("fewer images cost FID", entire, fewer).holds
+    reversed_gap = claims.measurable_gap("the other way", fewer, entire)
+    assert not reversed_gap.holds and "the other way round" in reversed_gap.detail
+    assert not claims.measurable_gap("accuracy", entire, fewer, lower_is_better=False).holds
+    noisy = claims.measurable_gap("noisy", entire, {0: 40.0, 1: 70.0, 2: 55.0})
+    assert not noisy.holds and "testable in a setting where the gap is larger" in noisy.detail
+    assert "no interval" in claims.measurable_gap("one seed", {0: 1.0}, {0: 2.0}).detail

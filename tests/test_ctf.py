@@ -103,22 +103,46 @@ def test_gradients_reach_g_a_and_the_embed_of_eq_2_and_the_rest_of_g_lh_stays_fr
     assert phase_one.isdisjoint(embed) and len(phase_one) == len(list(low_to_high.parameters())) - len(embed)
 
 
-def test_box_discriminator_learns_where_the_patch_is():
-    torch.manual_seed(0)
-    cfg = GANConfig(resolution=32, channels=1, num_classes=4, ch=8)
-    discriminator = ctf.BoxDiscriminator(cfg)
+def _box_training(discriminator, parameters, steps=80):
+    """Train D's box head (through SelfSupervision, as a run does) on bright patches
+    pasted into dark images; the mean box loss and floor of the last 10 steps."""
     images = torch.rand(16, 1, 32, 32) * 0.2 - 1
-    donors = torch.rand(8, 1, 32, 32) * 0.2 + 0.8  # bright patches on dark images
-    optimiser = torch.optim.Adam(discriminator.parameters(), 2e-3)
-    rng = torch.Generator().manual_seed(0)
-    losses = []
-    for _ in range(60):
-        loss = ctf.self_supervision_loss(discriminator, images, donors, rng)
+    donors = torch.rand(8, 1, 32, 32) * 1.6 - 0.8  # varied patches, none near-uniform
+    supervision = ctf.SelfSupervision(donors, weight=1.0, seed=0)
+    optimiser = torch.optim.Adam(parameters, 2e-3)
+    for step in range(steps):
+        if step == steps - 10:
+            supervision.report()  # starts the means afresh
+        loss = supervision(discriminator, images[:8], images[8:])
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        losses.append(loss.item())
-    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    return supervision.report()
+
+
+def test_the_box_head_beats_the_constant_predictor_floor_and_a_constant_head_cannot():
+    torch.manual_seed(0)
+    cfg = GANConfig(resolution=32, channels=1, num_classes=4, ch=8)
+    learner = ctf.BoxDiscriminator(cfg)
+    learned = _box_training(learner, learner.parameters())
+    assert learned["box_loss"] < 0.5 * learned["box_floor"]
+    # a head that ignores the image (zero weights, only its bias trains) learns the
+    # average box at best: it cannot pass the test above
+    constant = ctf.BoxDiscriminator(cfg)
+    with torch.no_grad():
+        constant.box_head.weight.zero_()
+    blind = _box_training(constant, [constant.box_head.bias])
+    assert blind["box_loss"] > 0.9 * blind["box_floor"]
+    assert ctf.SelfSupervision(torch.zeros(1, 1, 32, 32), 1.0).report() == {}
+
+
+def test_near_uniform_patches_are_drawn_again():
+    images = torch.zeros(64, 1, 32, 32)
+    donors = torch.full((4, 1, 32, 32), -1.0)
+    donors[:, :, 12:20, 12:20] = torch.rand(4, 1, 8, 8)  # only the middle varies
+    pasted, _ = ctf.paste_patches(images, donors, torch.Generator().manual_seed(0))
+    spreads = torch.stack([p[p != 0].std() if (p != 0).sum() > 1 else torch.tensor(0.0) for p in pasted])
+    assert (spreads > 0.1).float().mean() > 0.9  # a random 8×8 patch would mostly be flat -1
 
 
 @pytest.mark.parametrize("profile", list(profiles.SIZES["ctf"]))
@@ -188,3 +212,17 @@ def test_the_claims_arms_at_one_seed_share_its_z_stream_and_nested_images(tmp_pa
     assert len(ours_images) < len(baseline_images)
     flat = lambda x: {bytes(img.numpy().tobytes()) for img in x}  # noqa: E731
     assert flat(ours_images) <= flat(baseline_images)  # fewer HQ lies inside entire HQ
+
+
+def test_the_pool_image_for_class_c_comes_from_class_c_when_the_pool_has_it():
+    torch.manual_seed(0)
+    labels = torch.tensor([2, 0, 2, 1, 0, 2])
+    c = torch.tensor([0, 1, 2, 2, 0, 3] * 20)  # class 3 has no low-quality image
+    index = ctf.pool_draw(labels, c, same_classes=True)
+    known = c < 3
+    assert torch.equal(labels[index[known]], c[known])
+    assert set(index[c == 2].tolist()) == {0, 2, 5}  # every image of the class gets drawn
+    assert index.min() >= 0 and index.max() < len(labels)
+    # a pool of other classes (digits for characters) is drawn from at random
+    anywhere = ctf.pool_draw(labels, c, same_classes=False)
+    assert not torch.equal(labels[anywhere[known]], c[known])

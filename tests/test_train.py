@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from cgt.nn import Discriminator, GANConfig, Generator
-from cgt.train import DivergenceError, TrainConfig, train_gan
+from cgt.train import DivergenceError, TrainConfig, plateaued, train_gan
 
 
 def _setup(seed=0):
@@ -97,9 +97,27 @@ def test_a_collapsed_evaluation_is_never_the_best(tmp_path):
     assert (tmp_path / "flat" / "best.pt").exists()
 
 
+def test_patience_stops_a_run_whose_score_stopped_improving(tmp_path):
+    g, d, x, y = _setup()
+    scores = iter([6.0, 5.0, 3.0, 4.0, 3.5, 1.0, 0.5])
+    result = train_gan(g, d, x, y, TrainConfig(iterations=6, batch_size=8, eval_every=1, patience=2,
+                                               device="cpu"),
+                       evaluate=lambda gen, it: {"fid": next(scores)}, out_dir=tmp_path,
+                       progress=False)
+    # 4.0 and 3.5 did not beat 3.0: stopped after iteration 4, never saw the later 1.0
+    assert [h["iteration"] for h in result.history] == [0, 1, 2, 3, 4]
+    assert result.iterations == 4 and result.best["iteration"] == 2
+    assert plateaued([{"fid": 3.0}, {"fid": 2.0}, {"fid": 2.5}], "fid", 1)
+    assert not plateaued([{"fid": 3.0}, {"fid": 2.0}, {"fid": 1.5}], "fid", 1)
+    assert not plateaued([{"fid": 3.0}, {"fid": 4.0}], "fid", 2)  # too few evaluations to judge
+    assert plateaued([{"fid": 3.0}, {"fid": 1.0, "collapsed": True}], "fid", 1)
+
+
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="batch_size must be at least 1"):
         TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="patience"):
+        TrainConfig(patience=2)  # without evaluations there is nothing to be patient about
 
 
 def test_wrong_images_and_labels_are_refused_with_what_to_do():

@@ -178,18 +178,21 @@ def low_in_high(s: Setting) -> int:
 @dataclass
 class Training:
     """What a CTF run learns from: high-quality images (labels 0..C-1) and the pool of
-    low-quality ones (images N×c×h×w in [-1, 1], labels g_L of ``low_classes`` classes)."""
+    low-quality ones (images N×c×h×w in [-1, 1], labels g_L of ``low_classes`` classes;
+    ``same_classes`` when those labels are the high-quality classes, so that G_LH turns
+    each class's own low-quality images into it, see :func:`cgt.methods.ctf.pool_draw`)."""
 
     high: data.ImageSet
     low: torch.Tensor | None = None
     low_labels: torch.Tensor | None = None
     low_classes: int = 0
+    same_classes: bool = False
 
 
 def training_data(s: Setting) -> Training:
     if s.low == "none":
         return Training(high_quality(s))
-    return Training(high_quality(s), *low_quality(s))
+    return Training(high_quality(s), *low_quality(s), same_classes=s.low == "downsampled")
 
 
 def training_digest(d: Training) -> str:
@@ -210,15 +213,17 @@ def model_config(d: Training, v: Variant, sizes) -> dict:
     its images are buffers of the saved weights)."""
     uses_pool = v.method == "ctf" and d.low is not None
     return {"gan": gan_config(d.high, sizes).to_dict(), "domain": v.domain, "g_lh": sizes["g_lh"],
-            "pool": list(d.low.shape) if uses_pool else None, "low_classes": d.low_classes}
+            "pool": list(d.low.shape) if uses_pool else None, "low_classes": d.low_classes,
+            "same_classes": uses_pool and d.same_classes}
 
 
-def train_config(sizes, iterations: int, seed: int) -> TrainConfig:
+def train_config(sizes, iterations: int, seed: int, patience: int = 0) -> TrainConfig:
     """Checkpoints at every evaluation, so that an interrupted run resumes there; ``seed``
-    sets the batch order and z stream, the same for every arm at one seed."""
+    sets the batch order and z stream, the same for every arm at one seed; ``patience``
+    evaluations without a better FID end the run early (phase 1's plateau rule)."""
     return TrainConfig(iterations=iterations, batch_size=sizes["batch_size"], lr_g=sizes["lr_g"],
                        lr_d=sizes["lr_d"], betas=(0.0, 0.999), d_steps=1, eval_every=sizes["eval_every"],
-                       checkpoint_every=sizes["eval_every"], seed=seed)
+                       checkpoint_every=sizes["eval_every"], patience=patience, seed=seed)
 
 
 def scoring(s: Setting, sizes) -> Scoring:
@@ -236,10 +241,10 @@ def run_name(s: Setting, v: Variant) -> str:
 
 
 # What a run computes from: the table specs are in its Setting, the rest is not read.
-PHASE_ONE_SIZES = ("ch", "batch_size", "lr_g", "lr_d", "phase1_iterations", "eval_every",
-                   "eval_samples", "lambda_ss", "g_lh")
-RUN_SIZES = ("ch", "batch_size", "lr_g", "lr_d", "iterations", "phase1_iterations", "eval_every",
-             "eval_samples", "score_samples", "lambda_ss", "g_lh")
+PHASE_ONE_SIZES = ("ch", "batch_size", "lr_g", "lr_d", "phase1_iterations", "phase1_patience",
+                   "eval_every", "eval_samples", "lambda_ss", "g_lh")
+RUN_SIZES = ("ch", "batch_size", "lr_g", "lr_d", "iterations", "phase1_iterations", "phase1_patience",
+             "eval_every", "eval_samples", "score_samples", "lambda_ss", "g_lh")
 CODE = COMPUTING_CODE + (__name__,)
 
 
@@ -255,10 +260,13 @@ def run_cell(s: Setting, v: Variant, sizes, profile: str, progress: bool = True)
 
 def train_phase_one(d: Training, v: Variant, sizes, *, seed: int, profile: str, name: str,
                     data_config: dict, scoring, home=None, progress: bool = True) -> RunRecord:
-    """Tasks ② + ③: G_LH learns low → high quality against D_LH (with the box head).
-    ``data_config`` names the images ``d`` holds in the run's key."""
+    """Tasks ② + ③: G_LH learns low → high quality against D_LH (with the box head), up
+    to ``phase1_iterations`` steps, stopping once ``phase1_patience`` evaluations in a
+    row brought no better FID (the paper: "until no significant improvement"); phase 2
+    reads the G_LH of its best FID.  ``data_config`` names the images ``d`` holds in
+    the run's key."""
     config = {"setting": data_config, "self_supervision": v.self_supervision,
-              "sizes": {k: sizes[k] for k in PHASE_ONE_SIZES}}
+              "same_classes": d.same_classes, "sizes": {k: sizes[k] for k in PHASE_ONE_SIZES}}
     spec = RunSpec(CHAPTER, name, profile, config, seed, code=CODE,
                    home=None if home is None else str(home))
 
@@ -266,16 +274,17 @@ def train_phase_one(d: Training, v: Variant, sizes, *, seed: int, profile: str, 
         torch.manual_seed(seed)
         cfg = gan_config(d.high, sizes)
         low_to_high = ctf.LowToHigh(cfg.channels, cfg.num_classes, d.low_classes, **sizes["g_lh"])
-        sampler = ctf.LowToHighSampler(low_to_high, cfg, d.low, d.low_labels)
+        sampler = ctf.LowToHighSampler(low_to_high, cfg, d.low, d.low_labels, d.same_classes)
         discriminator = ctf.BoxDiscriminator(cfg)
         real = d.high.to_tensor()
+        supervision = ctf.SelfSupervision(real, sizes["lambda_ss"], seed) if v.self_supervision else None
         result = train_gan(sampler, discriminator, real, torch.from_numpy(d.high.labels),
-                           train_config(sizes, sizes["phase1_iterations"], seed),
-                           select_parameters=ctf.select_low_to_high,
-                           d_regulariser=ctf.self_supervision(real, sizes["lambda_ss"], seed)
-                           if v.self_supervision else None,
-                           evaluate=scoring.evaluator(), out_dir=folder, record=record,
-                           progress=progress)
+                           train_config(sizes, sizes["phase1_iterations"], seed, sizes["phase1_patience"]),
+                           select_parameters=ctf.select_low_to_high, d_regulariser=supervision,
+                           evaluate=_reporting(scoring.evaluator(), supervision), out_dir=folder,
+                           record=record, progress=progress)
+        if (folder / "best.pt").exists():  # phase 2 reads the G_LH of phase 1's best FID
+            sampler.load_state_dict(torch.load(folder / "best.pt", weights_only=True)["generator"])
         atomic.save_torch({"low_to_high": low_to_high.state_dict(),
                            "discriminator": discriminator.state_dict()}, folder / "phase1.pt")
         record.metrics["best"] = result.best
@@ -284,11 +293,14 @@ def train_phase_one(d: Training, v: Variant, sizes, *, seed: int, profile: str, 
     return run(spec, work)
 
 
-def steps(sizes, has_phase_one: bool) -> int:
-    """Training steps of a run: CTF's phase 2 ``iterations`` after its phase 1; a run
-    without phase 1 (the baseline, CTF without low-quality data) both phases' steps, so
-    that every arm's discriminator trains for as many steps."""
-    return sizes["iterations"] + (0 if has_phase_one else sizes["phase1_iterations"])
+def _steps_taken(record: RunRecord) -> int:
+    """The steps a run took: its last evaluation's (a plateau may have ended it early)."""
+    return max((h["iteration"] for h in record.metrics.get("history", [])), default=0)
+
+
+def _reporting(evaluate, supervision: ctf.SelfSupervision | None):
+    """``evaluate`` with the box loss and its floor joined, when D has the box head."""
+    return evaluate if supervision is None else supervision.reporting(evaluate)
 
 
 def train_cell(d: Training, v: Variant, sizes, *, seed: int, profile: str, name: str,
@@ -296,7 +308,8 @@ def train_cell(d: Training, v: Variant, sizes, *, seed: int, profile: str, name:
                progress: bool = True) -> RunRecord:
     """The baseline, or CTF's phase 2 (tasks ① + ③) after its phase 1 (a run of its own,
     ``phase_one_name``), on the images of ``d``; ``home`` keeps both records there.
-    Steps: :func:`steps`."""
+    Every generator trains ``iterations`` steps; CTF's phase 1 comes on top, its own
+    compute (G_LH's steps, and D_LH's, which phase 2 carries on from)."""
     config = {"setting": data_config, "variant": asdict(v),
               "sizes": {k: sizes[k] for k in RUN_SIZES}, "model": model_config(d, v, sizes)}
     first = None
@@ -315,6 +328,8 @@ def train_cell(d: Training, v: Variant, sizes, *, seed: int, profile: str, name:
         uses_box = v.method == "ctf"
         discriminator = ctf.BoxDiscriminator(cfg) if uses_box else Discriminator(cfg)
         generator, select = build_generator(d, v, sizes), all_parameters
+        supervision = (ctf.SelfSupervision(real, sizes["lambda_ss"], seed)
+                       if uses_box and v.self_supervision else None)
         if first is not None:
             saved = torch.load(first.path.with_suffix("") / "phase1.pt", map_location="cpu",
                                weights_only=True)
@@ -322,16 +337,17 @@ def train_cell(d: Training, v: Variant, sizes, *, seed: int, profile: str, name:
             discriminator.load_state_dict(saved["discriminator"])  # D_LH carries on from phase 1
             select = ctf.select_conditional
         result = train_gan(generator, discriminator, real, torch.from_numpy(d.high.labels),
-                           train_config(sizes, steps(sizes, first is not None), seed),
-                           select_parameters=select,
-                           d_regulariser=ctf.self_supervision(real, sizes["lambda_ss"], seed)
-                           if uses_box and v.self_supervision else None,
-                           evaluate=spec.scoring.evaluator(), out_dir=folder, record=record,
-                           progress=progress)
+                           train_config(sizes, sizes["iterations"], seed),
+                           select_parameters=select, d_regulariser=supervision,
+                           evaluate=_reporting(spec.scoring.evaluator(), supervision),
+                           out_dir=folder, record=record, progress=progress)
         record.metrics.update(best=result.best, train_high=len(d.high),
                               trainable_g=sum(p.numel() for p in select(generator, discriminator)[0]),
                               train_low=len(d.low) if first is not None else 0,
-                              phase1_history=[] if first is None else first.metrics.get("history", []))
+                              phase1_history=[] if first is None else first.metrics.get("history", []),
+                              phase1_best=None if first is None else first.metrics.get("best"),
+                              phase1_steps=0 if first is None else _steps_taken(first),
+                              phase1_wall_s=0.0 if first is None else first.wall_time_s)
         (folder / "last.pt").unlink(missing_ok=True)
 
     return run(spec, work)
@@ -354,13 +370,17 @@ def row(s: Setting, v: Variant, record: RunRecord, name: str) -> dict:
             "classifier_score": score.get("classifier_score", np.nan),
             "conditional_accuracy": score.get("conditional_accuracy", np.nan),
             "chance_accuracy": 1 / s.classes, "best_iteration": best.get("iteration", np.nan),
+            "phase1_accuracy": (record.metrics.get("phase1_best") or {}).get("conditional_accuracy", np.nan),
             "late_fid": protocol.late_score(record.metrics.get("history", []), "fid"),
-            "status": status, "wall_s": record.wall_time_s, "run": record.name,
+            "status": status, "run": record.name,
+            "phase1_steps": record.metrics.get("phase1_steps", 0),
+            "wall_s": record.wall_time_s + record.metrics.get("phase1_wall_s", 0.0),
             "history": record.metrics.get("history", []),
             "phase1_history": record.metrics.get("phase1_history", [])}
 
 
-FULL, BASELINE = "Ours (Fewer HQ)", "SN-GAN+Projection (entire HQ)"
+FULL, BASELINE, FEWER = "Ours (Fewer HQ)", "SN-GAN+Projection (entire HQ)", "SN-GAN+Projection (fewer HQ)"
+CLAIM_ROWS = (FULL, BASELINE, FEWER)
 
 
 def settings(table: str, sizes) -> dict[str, tuple[Setting, Variant]]:
@@ -371,15 +391,15 @@ def settings(table: str, sizes) -> dict[str, tuple[Setting, Variant]]:
                    spec["low_count"], sizes["low_size"], 0, sizes["tiny"])
     fewer = replace(base, fraction=sizes["fraction"])
     return {BASELINE: (replace(base, low="none"), Variant("baseline")),
-            "SN-GAN+Projection (fewer HQ)": (replace(fewer, low="none"), Variant("baseline")),
+            FEWER: (replace(fewer, low="none"), Variant("baseline")),
             FULL: (fewer, Variant("ctf")),
             "Ours (Entire HQ)": (base, Variant("ctf"))}
 
 
 def row_seeds(label: str, sizes) -> list[int]:
-    """The paired seeds of a table row: ``seeds`` for the two arms of the claim (ours
-    Fewer HQ, the entire-HQ baseline), ``other_seeds`` for the other two rows."""
-    return list(sizes["seeds"] if label in (FULL, BASELINE) else planning.repeats(sizes["other_seeds"]))
+    """The paired seeds of a table row: ``seeds`` for the three arms of the claims (ours
+    Fewer HQ, the baseline on entire and on fewer HQ), ``other_seeds`` for ours Entire HQ."""
+    return list(sizes["seeds"] if label in CLAIM_ROWS else planning.repeats(sizes["other_seeds"]))
 
 
 def table(name: str, sizes, profile: str, progress: bool = True) -> pd.DataFrame | None:
@@ -424,12 +444,16 @@ def ablations(sizes, profile: str, progress: bool = True) -> pd.DataFrame | None
 PILOT_TARGET = 0.5
 
 
-def pilot(sizes, profile: str, progress: bool = True) -> dict:
+def pilot(sizes, profile: str, progress: bool = True) -> dict | None:
     """How many steps the entire-HQ baseline of Table I needs to reach conditional
     accuracy ``PILOT_TARGET``: one run of ``pilot["iterations"]`` steps on a seed no
     verdict uses, evaluated every ``pilot["eval_every"]`` steps.  Returns its curve and
-    the first evaluated step at the target (None if never)."""
+    the first evaluated step at the target (None if never); None in a profile without
+    a pilot (``quick``: its sizes come from development runs, see :mod:`cgt.profiles`,
+    and its three arms' curves show the same at every seed)."""
     spec = sizes["pilot"]
+    if spec is None:
+        return None
     s, v = settings("table1", sizes)[BASELINE]
     s = replace(s, seed=spec["seed"])
     pilot_sizes = {**sizes, "iterations": spec["iterations"], "phase1_iterations": 0,
@@ -442,11 +466,13 @@ def pilot(sizes, profile: str, progress: bool = True) -> dict:
              if "conditional_accuracy" in h]
     reached = next((i for i, a in curve if a >= PILOT_TARGET), None)
     return {"seed": s.seed, "iterations": spec["iterations"], "curve": curve, "reached": reached,
-            "target": PILOT_TARGET, "budget": steps(sizes, False), "chance": 1 / s.classes}
+            "target": PILOT_TARGET, "budget": sizes["iterations"], "chance": 1 / s.classes}
 
 
-def pilot_summary(result: dict) -> str:
+def pilot_summary(result: dict | None) -> str:
     """The pilot in one sentence, with the budget of the profile's runs beside it."""
+    if result is None:
+        return "this profile runs no pilot"
     reached = (f"reached {result['target']:.2f} at step {result['reached']}" if result["reached"] is not None
                else f"did not reach {result['target']:.2f} within {result['iterations']} steps")
     final = result["curve"][-1][1] if result["curve"] else float("nan")
@@ -470,7 +496,7 @@ def build_generator(d: Training, v: Variant, sizes) -> torch.nn.Module:
     if v.method == "ctf" and d.low is not None:
         low_to_high = ctf.LowToHigh(generator.cfg.channels, generator.cfg.num_classes, d.low_classes,
                                     domain=v.domain, **sizes["g_lh"])
-        generator = ctf.CTFGenerator(generator, low_to_high, d.low, d.low_labels)
+        generator = ctf.CTFGenerator(generator, low_to_high, d.low, d.low_labels, d.same_classes)
     return generator
 
 
@@ -484,7 +510,8 @@ def build_from_config(config: dict) -> torch.nn.Module:
     low_to_high = ctf.LowToHigh(generator.cfg.channels, generator.cfg.num_classes,
                                 model["low_classes"], domain=model["domain"], **model["g_lh"])
     return ctf.CTFGenerator(generator, low_to_high, torch.zeros(model["pool"]),
-                            torch.zeros(model["pool"][0], dtype=torch.long))
+                            torch.zeros(model["pool"][0], dtype=torch.long),
+                            model["same_classes"])
 
 
 def load(s: Setting, v: Variant, profile: str) -> torch.nn.Module:
@@ -492,9 +519,16 @@ def load(s: Setting, v: Variant, profile: str) -> torch.nn.Module:
     return load_run(CHAPTER, run_name(s, v), profile)
 
 
-# Fixed before the runs: "matches" means a classifier score within ±10 % of the baseline's;
-# float32 rounding of the DCT identity.  (A generator "learns its classes" by the shared rule,
-# cgt.claims.learned_level.)
+# Fixed before the runs: ours "recovers" the fewer-HQ loss when its RECOVERY_METRIC lies
+# beyond RECOVERED_SHARE of the way from the fewer-HQ baseline to the entire-HQ one (late
+# FID: the mean FID of a run's last three evaluations, which no checkpoint chosen on the
+# test images can flatter; in the development runs on seeds 7 and 8 the baselines'
+# conditional accuracies gave no consistent gap);
+# "matches or beats" (the secondary row) means a classifier score at most SCORE_MARGIN
+# below the entire-HQ baseline's; float32 rounding of the DCT identity.  (A generator
+# "learns its classes" by the shared rule, cgt.claims.learned_level.)
+RECOVERED_SHARE = 0.5
+RECOVERY_METRIC, RECOVERY_LABEL, RECOVERY_LOWER_IS_BETTER = "late_fid", "late FID", True
 SCORE_MARGIN = 0.10
 DCT_TOLERANCE = 1e-5
 
@@ -503,7 +537,9 @@ def arm_checks(frame: pd.DataFrame, rows=(FULL, BASELINE)) -> list[protocol.Prec
     """The gates of every CTF claim, per compared row (:mod:`cgt.claims`): each run left its
     start (a checkpoint past iteration 0 with a better selection FID), converged, and
     renders its classes (conditional accuracy of its fresh samples at least
-    :func:`cgt.claims.learned_level` of chance, 1 / classes with the head cut to them)."""
+    :func:`cgt.claims.learned_level` of chance, 1 / classes with the head cut to them).
+    Ours' rows also need a G_LH (phase 1) that converged and renders its classes, since
+    its features are what the method transfers."""
     if frame.empty:
         return [protocol.Precondition("runs of the compared rows", False, "none ran")]
     chance = float(frame.chance_accuracy.iloc[0])
@@ -515,6 +551,11 @@ def arm_checks(frame: pd.DataFrame, rows=(FULL, BASELINE)) -> list[protocol.Prec
                    protocol.converged(name, curves),
                    protocol.learned(name, {int(r.seed): r.conditional_accuracy for r in runs.itertuples()},
                                     chance)]
+        if len(runs) and runs.method.iloc[0] == "ctf" and runs["low-quality"].iloc[0] > 0:
+            checks += [protocol.converged(f"{name}: G_LH", {int(r.seed): protocol.curve(r.phase1_history, "fid")
+                                                            for r in runs.itertuples()}),
+                       protocol.learned(f"{name}: G_LH", {int(r.seed): r.phase1_accuracy
+                                                          for r in runs.itertuples()}, chance)]
     return checks
 
 
@@ -534,25 +575,51 @@ def _unit(frame: pd.DataFrame | None, row: str, column: str) -> dict:
     return {int(seed): float(value) for seed, value in zip(cells.seed, cells[column])}
 
 
-def table_claim(key: str, name: str) -> protocol.Claim:
-    """Table I's or II's claim: ours on fewer HQ images matches the entire-HQ baseline."""
-    return _claim(key, f"{name}: ours with ~65 % of the high-quality images matches the baseline "
-                  f"with all of them (classifier score within ±{SCORE_MARGIN:.0%})", "equivalence",
-                  "classifier score", ("ours, fewer HQ", "baseline, entire HQ"),
-                  lower_is_better=False, margin=SCORE_MARGIN)
+def recovery_target(frame: pd.DataFrame | None) -> dict:
+    """Per seed, the ``RECOVERY_METRIC`` ours must beat to have recovered
+    ``RECOVERED_SHARE`` of what the baseline loses on fewer HQ images: that share of
+    the way from the fewer-HQ baseline to the entire-HQ one."""
+    entire, fewer = _unit(frame, BASELINE, RECOVERY_METRIC), _unit(frame, FEWER, RECOVERY_METRIC)
+    return {seed: fewer[seed] + RECOVERED_SHARE * (entire[seed] - fewer[seed])
+            for seed in entire if seed in fewer}
+
+
+def table_claims(key: str, name: str, frame: pd.DataFrame | None, pilot_result: dict | None) -> list:
+    """Table I's or II's claim, ours on fewer HQ + LQ images against the baselines: it
+    recovers at least half of what fewer HQ images cost the baseline in
+    ``RECOVERY_METRIC`` (gated on a cost that is measurable), and, secondary, its
+    classifier score matches or beats the entire-HQ baseline's."""
+    if frame is None:
+        gate = [not_run(f"{name} is judged in the paper profile only; {pilot_summary(pilot_result)}")]
+        checks = recovery_gate = gate
+    else:
+        checks = arm_checks(frame)
+        recovery_gate = arm_checks(frame, CLAIM_ROWS) + [protocol.measurable_gap(
+            f"fewer HQ images cost the baseline ({RECOVERY_LABEL})", _unit(frame, BASELINE, RECOVERY_METRIC),
+            _unit(frame, FEWER, RECOVERY_METRIC), lower_is_better=RECOVERY_LOWER_IS_BETTER)]
+    recovery = protocol.superiority(
+        _claim(key, f"{name}: ours on fewer HQ images plus LQ ones recovers at least "
+               f"{RECOVERED_SHARE:.0%} of what fewer HQ images cost the baseline ({RECOVERY_LABEL} "
+               "beyond that point between the baselines on fewer and on entire HQ)",
+               "superiority", RECOVERY_LABEL, ("ours, fewer HQ + LQ", "recovery target"),
+               lower_is_better=RECOVERY_LOWER_IS_BETTER),
+        _unit(frame, FULL, RECOVERY_METRIC), recovery_target(frame), recovery_gate)
+    score = protocol.non_inferiority(
+        _claim(f"{key}-score", f"{name}: ours on fewer HQ images plus LQ ones matches or beats the "
+               f"baseline on entire HQ (classifier score at most {SCORE_MARGIN:.0%} lower)",
+               "non-inferiority", "classifier score", ("ours, fewer HQ + LQ", "baseline, entire HQ"),
+               lower_is_better=False, margin=SCORE_MARGIN),
+        _unit(frame, FULL, "classifier_score"), _unit(frame, BASELINE, "classifier_score"), checks)
+    return [recovery, score]
 
 
 def claims(table1: pd.DataFrame, table2: pd.DataFrame | None, ablation: pd.DataFrame | None,
-           pilot_result: dict) -> list[protocol.Result]:
+           pilot_result: dict | None) -> list[protocol.Result]:
     """The paper's claims, each judged by :mod:`cgt.claims`, gated on generators that
     learned their classes; a table the profile does not run is untestable, the pilot's
     numbers given."""
-    rows = []
-    for key, name, frame in (("ctf-table1", "Table I", table1), ("ctf-table2", "Table II", table2)):
-        gate = arm_checks(frame) if frame is not None else [
-            not_run(f"{name} is judged in the paper profile only; {pilot_summary(pilot_result)}")]
-        rows.append(protocol.equivalence(table_claim(key, name), _unit(frame, FULL, "classifier_score"),
-                                         _unit(frame, BASELINE, "classifier_score"), gate))
+    rows = [*table_claims("ctf-table1", "Table I", table1, pilot_result),
+            *table_claims("ctf-table2", "Table II", table2, pilot_result)]
     rows.append(protocol.superiority(
         _claim("ctf-classes", "The advantage grows with the number of classes", "superiority",
                "classifier-score gap", ("many-class gap", "10-class gap"), lower_is_better=False),

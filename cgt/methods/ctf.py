@@ -54,15 +54,22 @@ OPEN_CHOICES = {
     "G_A ← CTF": "per resolution: concatenate CTF_m to the block output, 3×3 conv back to the "
                  "block width, added as a residual",
     "patch": "a square patch of 1/4 the side cut from a random real high-quality image, pasted "
-             "at a uniform random place; box = (x0, y0, x1, y1) / size",
+             "at a uniform random place; box = (x0, y0, x1, y1) / size; a near-uniform patch "
+             "(pixel standard deviation below 0.1, e.g. black background) is drawn again",
     "self-supervision loss": "smooth-L1 between predicted and true normalised boxes, on pasted "
-                             "real and pasted generated images, for D only (weight `lambda_ss`)",
-    "phases": "phase 1 (tasks ②+③) trains G_LH against D_LH for a fixed `phase1_iterations` "
-              "(the paper: 'until no significant improvement'; the chapter shows its curve); "
-              "phase 2 (tasks ①+③) freezes G_LH and trains G_A against the same D_LH; the "
-              "baseline trains for both phases' steps",
+                             "real and pasted generated images, for D only (weight `lambda_ss`); "
+                             "the head is linear on D's last feature maps before pooling",
+    "phases": "phase 1 (tasks ②+③) trains G_LH against D_LH until `phase1_patience` "
+              "evaluations in a row bring no better FID, at most `phase1_iterations` steps "
+              "(the paper: 'until no significant improvement'); phase 2 (tasks ①+③) freezes "
+              "the G_LH of phase 1's best FID and trains G_A against phase 1's last D_LH for "
+              "as many steps as the baseline's generator takes; phase 1 is extra compute",
     "low-quality pool": "CTFs at sampling time come from a random low-quality image of the "
-                        "pool with a random noise z_m; its class c is the class G_A is asked for",
+                        "pool with a random noise z_m; its class c is the class G_A is asked for. "
+                        "Where the pool's labels are the high-quality classes (down-sampled "
+                        "images), the image is drawn from class c itself (g_L = c), so that G_LH "
+                        "is never asked to turn one class into another; a pool of other classes "
+                        "(digits for characters) is drawn from at random",
 }
 
 
@@ -122,42 +129,71 @@ def difference_maps(current: torch.Tensor, previous: torch.Tensor, domain: str =
 # Self-supervision: paste a patch, predict its box
 
 def paste_patches(images: torch.Tensor, donors: torch.Tensor, generator: torch.Generator | None = None,
-                  fraction: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut a square patch (``fraction`` of the side) at a random place of each donor
-    image and paste it at a random place of the matching image.  Returns the pasted
-    images and the boxes (x0, y0, x1, y1) / size of where each patch now lies."""
+                  fraction: float = 0.25, min_spread: float = 0.1,
+                  tries: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut a square patch (``fraction`` of the side) at a random place of a random donor
+    image and paste it at a random place of each image.  A patch whose pixels vary by
+    less than ``min_spread`` (standard deviation, images in [-1, 1]: e.g. the black
+    background of Fashion-MNIST) shows nowhere, so it is drawn again, up to ``tries``
+    times, keeping the most varied.  Returns the pasted images and the boxes
+    (x0, y0, x1, y1) / size of where each patch now lies."""
     if donors.shape[1:] != images.shape[1:]:
         raise ValueError(f"donor images {tuple(donors.shape[1:])} do not match {tuple(images.shape[1:])}")
     n, _, height, width = images.shape
     side = max(1, int(round(fraction * min(height, width))))
-    picks = torch.randint(len(donors), (n,), generator=generator)
-    corners = torch.randint(0, height - side + 1, (n, 4), generator=generator)
-    corners[:, [0, 2]] = torch.randint(0, width - side + 1, (n, 2), generator=generator)
+    picks = torch.randint(len(donors), (n, tries), generator=generator)
+    sx = torch.randint(0, width - side + 1, (n, tries), generator=generator)
+    sy = torch.randint(0, height - side + 1, (n, tries), generator=generator)
+    place = torch.randint(0, width - side + 1, (n, 2), generator=generator)
+    place[:, 1] = torch.randint(0, height - side + 1, (n,), generator=generator)
+    steps = torch.arange(side)
+    rows, cols = sy[..., None] + steps, sx[..., None] + steps
+    candidates = donors.cpu()[picks[..., None, None], :, rows[..., :, None], cols[..., None, :]]
+    spread = candidates.float().flatten(2).std(2)  # n × tries
+    varied = spread >= min_spread
+    choice = torch.where(varied.any(1), varied.float().argmax(1), spread.argmax(1))
+    patches = candidates[torch.arange(n), choice].permute(0, 3, 1, 2).to(images.device, images.dtype)
     out = images.clone()
-    boxes = torch.empty(n, 4)
-    for i in range(n):
-        sx, sy, px, py = corners[i].tolist()
-        out[i, :, py:py + side, px:px + side] = donors[picks[i], :, sy:sy + side, sx:sx + side]
-        boxes[i] = torch.tensor([px / width, py / height, (px + side) / width, (py + side) / height])
-    return out, boxes.to(images.device)
+    for i, (px, py) in enumerate(place.tolist()):
+        out[i, :, py:py + side, px:px + side] = patches[i]
+    boxes = torch.stack([place[:, 0], place[:, 1], place[:, 0] + side, place[:, 1] + side], 1).float()
+    return out, (boxes / torch.tensor([width, height, width, height])).to(images.device)
 
 
 class BoxDiscriminator(Discriminator):
-    """D_LH: the projection discriminator plus a head that regresses a pasted patch's box."""
+    """D_LH: the projection discriminator plus a head that regresses a pasted patch's
+    box from the last feature maps, before they are pooled (pooling would throw away
+    where things are)."""
 
     def __init__(self, cfg: GANConfig):
         super().__init__(cfg)
-        self.box_head = nn.Linear(self.linear.weight.shape[1], 4)
+        channels = self.linear.weight.shape[1]
+        side = cfg.resolution // 2 ** sum(block[0].downsample for block in self.blocks)
+        self.box_head = nn.Linear(channels * side * side, 4)
 
     def predict_box(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.box_head(self.features(x)))
+        return torch.sigmoid(self.box_head(F.relu(self.feature_maps(x)).flatten(1)))
+
+
+BOX_BETA = 0.1  # smooth-L1's quadratic zone: a tenth of the image side
+
+
+def box_loss(predicted: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    return F.smooth_l1_loss(predicted.float(), boxes.float(), beta=BOX_BETA)
+
+
+def constant_floor(boxes: torch.Tensor) -> torch.Tensor:
+    """The box loss of the best prediction that ignores the image: every coordinate's
+    median over these boxes (fitted to them, so a little below a real constant's loss)."""
+    return box_loss(boxes.median(0).values.expand_as(boxes), boxes)
 
 
 def self_supervision_loss(discriminator: BoxDiscriminator, images: torch.Tensor,
-                          donors: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Smooth-L1 between the boxes D predicts for pasted ``images`` and the true ones."""
+                          donors: torch.Tensor, generator: torch.Generator | None = None) -> tuple:
+    """(smooth-L1 between the boxes D predicts for pasted ``images`` and the true ones,
+    the :func:`constant_floor` of those boxes)."""
     pasted, boxes = paste_patches(images, donors, generator)
-    return F.smooth_l1_loss(discriminator.predict_box(pasted).float(), boxes, beta=0.1)
+    return box_loss(discriminator.predict_box(pasted), boxes), constant_floor(boxes)
 
 
 # ---------------------------------------------------------------------------
@@ -257,6 +293,22 @@ class LowToHigh(nn.Module):
         return torch.randn(n, self.blocks_count, self.noise_dim, generator=generator).to(device)
 
 
+def pool_draw(pool_labels: torch.Tensor, c: torch.Tensor, same_classes: bool) -> torch.Tensor:
+    """Indices of the low-quality images that G_LH turns into classes ``c``: a random
+    image of class c itself where the pool's labels are the high-quality classes
+    (``same_classes``) and the pool holds that class, else any image of the pool."""
+    anywhere = torch.randint(len(pool_labels), (len(c),), device=pool_labels.device)
+    if not same_classes:
+        return anywhere
+    classes = max(int(pool_labels.max()), int(c.max())) + 1
+    counts = torch.bincount(pool_labels, minlength=classes)
+    order = torch.argsort(pool_labels, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    offset = (torch.rand(len(c), device=c.device) * counts[c]).long()
+    own = order[(starts[c] + offset).clamp(max=len(order) - 1)]
+    return torch.where(counts[c] > 0, own, anywhere)
+
+
 # ---------------------------------------------------------------------------
 # G_A: the conditional generator that reads CTF_m
 
@@ -265,12 +317,13 @@ class CTFGenerator(nn.Module):
     get ``h + conv([h | CTF_m])``.  ``forward(z, y)`` draws the CTFs itself: a random
     low-quality image of ``pool`` and fresh noise go through the frozen ``low_to_high``
     asked for class ``y`` (the same interface as every generator in cgt, so the
-    training loop and the metrics need nothing new)."""
+    training loop and the metrics need nothing new).  With ``same_classes`` the pool
+    image of class ``y`` is drawn from class ``y`` (:func:`pool_draw`)."""
 
     def __init__(self, generator: nn.Module, low_to_high: LowToHigh, pool: torch.Tensor,
-                 pool_labels: torch.Tensor):
+                 pool_labels: torch.Tensor, same_classes: bool = False):
         super().__init__()
-        self.body, self.cfg = generator, generator.cfg
+        self.body, self.cfg, self.same_classes = generator, generator.cfg, same_classes
         self.low_to_high = low_to_high
         for name, p in self.low_to_high.named_parameters():
             p.requires_grad_(name.startswith("ctf_embed."))  # G_LH frozen, its Embed trains
@@ -290,7 +343,7 @@ class CTFGenerator(nn.Module):
     def transferring_features(self, y: torch.Tensor) -> list[torch.Tensor]:
         """CTF_m for class ``y`` from random pool images: G_LH's maps without gradient
         (it is frozen), Eq. (2)'s Embed with it (it trains with G_A)."""
-        index = torch.randint(len(self.pool), (len(y),), device=self.pool.device)
+        index = pool_draw(self.pool_labels, y, self.same_classes)
         z = self.low_to_high.sample_noise(len(y), device=y.device)
         with torch.no_grad():
             _, differences, codes = self.low_to_high.maps(self.pool[index], self.pool_labels[index], y, z)
@@ -315,17 +368,19 @@ class CTFGenerator(nn.Module):
 
 
 class LowToHighSampler(nn.Module):
-    """Phase 1 as a plain generator: ``forward(z, y)`` turns a random low-quality image
-    of the pool into class ``y`` (``z`` supplies the per-block noise)."""
+    """Phase 1 as a plain generator: ``forward(z, y)`` turns a low-quality image of the
+    pool (of class ``y`` itself with ``same_classes``, :func:`pool_draw`) into class
+    ``y``; ``z`` supplies the per-block noise."""
 
-    def __init__(self, low_to_high: LowToHigh, cfg: GANConfig, pool: torch.Tensor, pool_labels: torch.Tensor):
+    def __init__(self, low_to_high: LowToHigh, cfg: GANConfig, pool: torch.Tensor, pool_labels: torch.Tensor,
+                 same_classes: bool = False):
         super().__init__()
-        self.low_to_high, self.cfg = low_to_high, cfg
+        self.low_to_high, self.cfg, self.same_classes = low_to_high, cfg, same_classes
         self.register_buffer("pool", pool)
         self.register_buffer("pool_labels", pool_labels)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        index = torch.randint(len(self.pool), (len(y),), device=self.pool.device)
+        index = pool_draw(self.pool_labels, y, self.same_classes)
         noise = z[:, :self.low_to_high.blocks_count * self.low_to_high.noise_dim]
         noise = noise.reshape(len(z), self.low_to_high.blocks_count, self.low_to_high.noise_dim)
         return self.low_to_high(self.pool[index], self.pool_labels[index], y, noise)[0]
@@ -342,18 +397,37 @@ class LowToHighSampler(nn.Module):
 # ---------------------------------------------------------------------------
 # Training: phase 1 (tasks ② + ③), then phase 2 (tasks ① + ③)
 
-def self_supervision(donors: torch.Tensor, weight: float, seed: int = 0):
-    """``d_regulariser(D, real, fake)`` for :func:`cgt.train.train_gan`: the box loss on
-    pasted real and pasted generated images, patches cut from ``donors`` (real
-    high-quality images)."""
-    rng = torch.Generator().manual_seed(seed)
+class SelfSupervision:
+    """``d_regulariser(D, real, fake)`` for :func:`cgt.train.train_gan`: ``weight`` × the
+    box loss on pasted real and pasted generated images, patches cut from ``donors``
+    (real high-quality images).  It keeps the mean box loss and constant-predictor floor
+    since the last :meth:`report`, so that the run's history shows whether the head
+    learned anything (a loss below the floor) or only the boxes' average place."""
 
-    def regulariser(discriminator: BoxDiscriminator, real: torch.Tensor, fake: torch.Tensor):
-        pool = donors.to(real.device)
+    def __init__(self, donors: torch.Tensor, weight: float, seed: int = 0):
+        self.donors, self.weight = donors, weight
+        self.rng = torch.Generator().manual_seed(seed)
+        self.losses, self.floors = [], []
+
+    def __call__(self, discriminator: BoxDiscriminator, real: torch.Tensor, fake: torch.Tensor):
         both = torch.cat([real, fake.detach()])
-        return weight * self_supervision_loss(discriminator, both, pool, rng)
+        loss, floor = self_supervision_loss(discriminator, both, self.donors, self.rng)
+        self.losses.append(loss.item())
+        self.floors.append(floor.item())
+        return self.weight * loss
 
-    return regulariser
+    def report(self) -> dict:
+        """{"box_loss", "box_floor"}: the means since the last report ({} if none)."""
+        if not self.losses:
+            return {}
+        means = {"box_loss": sum(self.losses) / len(self.losses),
+                 "box_floor": sum(self.floors) / len(self.floors)}
+        self.losses, self.floors = [], []
+        return means
+
+    def reporting(self, evaluate):
+        """``evaluate`` of :func:`cgt.train.train_gan`, its metrics joined by :meth:`report`."""
+        return lambda generator, iteration: {**evaluate(generator, iteration), **self.report()}
 
 
 def select_low_to_high(sampler: LowToHighSampler, discriminator: nn.Module):

@@ -223,12 +223,16 @@ class Discriminator(nn.Module):
         if cfg.num_classes:
             self.embed = sn_embedding(cfg.num_classes, outs[-1], cfg.init, cfg.sn_eps)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
+        """The last block's maps, before the ReLU and sum pooling of φ."""
         h = x
         for stage in self.blocks:
             for layer in stage:
                 h = layer(h)
-        return F.relu(h).sum(dim=(2, 3))
+        return h
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.feature_maps(x)).sum(dim=(2, 3))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         phi = self.features(x)
