@@ -101,10 +101,10 @@ def ctf_setting(width: int) -> Setting:
     low, low_labels = torch.rand(256, 1, 8, 8) * 2 - 1, torch.arange(256) % 10
     low_to_high = ctf.LowToHigh(1, 10, 10, width=2 * width, noise_dim=32, noise_channels=4,
                                 ctf_channels=8)
-    generator = ctf.CTFGenerator(Generator(cfg), low_to_high, low, low_labels)
+    generator = ctf.CTFGenerator(Generator(cfg), low_to_high, low, low_labels, same_classes=True)
     return Setting(generator, ctf.BoxDiscriminator(cfg), images, torch.arange(512) % 10,
                    {"select_parameters": ctf.select_conditional,
-                    "d_regulariser": ctf.self_supervision(images, weight=1.0)})
+                    "d_regulariser": ctf.SelfSupervision(images, weight=1.0)})
 
 
 SETTINGS = {"cGANTransfer": cgantransfer_setting, "CTF": ctf_setting}
