@@ -18,6 +18,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import os
 import platform
 import re
 import shutil
@@ -253,20 +254,38 @@ def run(spec: RunSpec, work: Callable[[RunRecord, Path], None]) -> RunRecord:
                 return record
             work(record, folder)
             if spec.scoring is not None:
-                model = rebuild(record.path).to(pick_device())
-                record.metrics["score"] = spec.scoring.final(model, record.metrics.get("best"))
+                record.metrics["score"] = _fresh_score(spec, record)
     except DivergenceError:
         if spec.profile == "smoke":
             raise
     return record
 
 
+def _fresh_score(spec: RunSpec, record: RunRecord) -> dict:
+    """The fresh score of the run's chosen checkpoint.  A plan's runs keep no weights
+    (:func:`cgt.planning.writes_weights`), so there only the score's samples are counted,
+    at the cost its evaluations measured, and the selection metrics stand in for it."""
+    if not planning.writes_weights():
+        planning.samples(spec.scoring.final_samples)
+        return dict(record.metrics.get("best") or {})
+    model = rebuild(record.path).to(pick_device())
+    return spec.scoring.final(model, record.metrics.get("best"))
+
+
 def _copy_twin(twin_file: Path, record: RunRecord, folder: Path) -> None:
     """What a plan's twin run wrote (its metrics and files), as this run's: the runs that
     continue this one then find what they would find after it."""
     record.metrics.update(json.loads(twin_file.read_text())["metrics"])
-    if twin_file.with_suffix("").is_dir():
-        shutil.copytree(twin_file.with_suffix(""), folder, dirs_exist_ok=True)
+    if twin_file.with_suffix("").is_dir():  # linked, not copied: cgt.atomic replaces a
+        shutil.copytree(twin_file.with_suffix(""), folder,  # file, never writes into one
+                        copy_function=_link_or_copy, dirs_exist_ok=True)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or one without hard links
+        shutil.copy2(source, target)
 
 
 def rebuild(record_file: Path, which: str = "best") -> torch.nn.Module:
@@ -278,10 +297,11 @@ def rebuild(record_file: Path, which: str = "best") -> torch.nn.Module:
     if not saved.get("builder"):
         raise ValueError(f"run {saved['name']} keeps no model to load")
     weights = record_file.with_suffix("") / f"{which}.pt"
-    if not weights.exists():
+    if not weights.exists() and planning.writes_weights():
         raise FileNotFoundError(f"no {which}.pt beside {record_file} (status: {saved['status']})")
     model = build_from(saved["builder"], saved["config"])
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["generator"])
+    if weights.exists():  # a plan's runs keep none: it asks only what sampling costs
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["generator"])
     return model.eval()
 
 

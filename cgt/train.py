@@ -360,7 +360,7 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
 
     def keep_best(metrics: dict) -> None:
         result.best = dict(metrics)
-        if out_dir:
+        if out_dir and planning.writes_weights():
             atomic.save_torch({"generator": loop.sampler.state_dict(), "metrics": metrics,
                                "gan_config": generator.cfg.to_dict()}, out_dir / "best.pt")
 

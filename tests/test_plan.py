@@ -7,6 +7,7 @@ import os
 import pickle
 import subprocess
 import sys
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import cgt.train
 
-from cgt import plan, planning, profiles
+from cgt import atomic, plan, planning, profiles
 from cgt.biggan_pytorch import export_state
 from cgt.data import splits
 from cgt.nn import Discriminator, GANConfig, Generator, imagenet128_config
@@ -204,6 +205,7 @@ def test_a_run_of_a_measured_shape_takes_over_its_measurements(tmp_path):
         train_gan(Generator(cfg), Discriminator(cfg), images, labels,
                   TrainConfig(iterations=100, batch_size=4, device="cpu"), progress=False)
         record.metrics["trained"] = True
+        atomic.write_text(folder / "notes.txt", "first")
 
     assert spec(0).shape == spec(1).shape and spec(0).key != spec(1).key
     with planning.session() as session:
@@ -213,6 +215,26 @@ def test_a_run_of_a_measured_shape_takes_over_its_measurements(tmp_path):
     first, copied = session.runs[("demo", "run-s0")], session.runs[("demo", "run-s1")]
     assert copied.loops == first.loops and copied.loops[0] is not first.loops[0]
     assert plan.run_row(copied, "demo", "x")["train_flops"] == plan.run_row(first, "demo", "x")["train_flops"]
+    # the twin's files are linked, not copied, and the project's one writer replaces a
+    # file instead of writing into it, so a later write to one leaves the other as it was
+    ours, theirs = tmp_path / "run-s1" / "notes.txt", tmp_path / "run-s0" / "notes.txt"
+    assert ours.stat().st_ino == theirs.stat().st_ino
+    atomic.write_text(theirs, "changed")
+    assert ours.read_text() == "first"
+
+
+@pytest.mark.parametrize("mode, writes", [("plan", False), ("dry run", True), ("no plan", True)])
+def test_only_a_plan_that_is_not_a_dry_run_keeps_no_weights(tmp_path, mode, writes):
+    """A plan's few steps decide nothing, so it writes no best.pt (seconds a 128-px run);
+    a dry run checks that code path, and a real run needs it."""
+    cfg = GANConfig(resolution=32, channels=1, num_classes=2, ch=4, dim_z=8)
+    images, labels = torch.rand(12, 1, 32, 32) * 2 - 1, torch.arange(12) % 2
+    context = nullcontext() if mode == "no plan" else planning.session(dry_run=mode == "dry run")
+    with context, (nullcontext() if mode == "no plan" else planning.run_named("demo", mode)):
+        train_gan(Generator(cfg), Discriminator(cfg), images, labels,
+                  TrainConfig(iterations=2, batch_size=4, eval_every=1, device="cpu"),
+                  evaluate=lambda g, it: {"fid": 1.0}, out_dir=tmp_path, progress=False)
+    assert (tmp_path / "best.pt").exists() == writes
 
 
 def test_larger_images_are_measured_at_as_many_pixels_as_the_32px_batch():
