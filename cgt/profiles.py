@@ -101,14 +101,17 @@ SIZES = {
                   "seeds": {"lfw": [0, 1], "emoji": [0]}, "size_seeds": [0],
                   "size_methods": ["bsa", "transfergan", "update-all"],
                   "sources": ["random", "animals"], "source_seeds": [0], "truncation": 0.3,
-                  "truncation_grid": [0.5, 1.0, None], "score_truncation": 1.0,
+                  "truncation_grid": [0.3, 0.5, 1.0, None], "score_truncation": 1.0,
                   "truncations": [0.1, 0.3, 1.0, 2.0], "lr_adapters": 0.1, "lr_latents": 0.1,
                   "lr_body": 1e-4, "decay_at": 0.7, "warmup": 0, "lr_gan": 2e-4, "lr_rows": 3e-3,
                   "perceptual": "auto", "perceptual_weight": 1.0, "interpolation_steps": 6},
-        # The 15-minute budget holds the headline pairs (BSA, TransferGAN, Update all) at
-        # five LFW and three emoji seeds and the random source at three seeds (about 20 s
-        # per same-loss run and 45 s per adversarial one here); the other methods of Fig. 4
-        # and the size trend run in the paper profile only.
+        # The 15-minute budget (11 minutes on a 2-core EPYC, where a same-loss run takes
+        # about 24-30 s and an adversarial one 62 s) holds BSA, TransferGAN and Update all
+        # at three LFW seeds and BSA and TransferGAN at two emoji seeds (four LFW seeds
+        # took 12.1 minutes); Update all on the emoji, the random source
+        # (Fig. 10), the other methods of Fig. 4 and the size trend run in the paper
+        # profile only, where their rows are judged.  ``truncation_grid`` holds the
+        # official ±0.3 for every method; BSA is also scored at ±0.3 and untruncated.
         # lr_adapters/lr_latents: the largest of 0.1, 0.05 and 0.03 that passes
         # ``cgt.experiments.bsa.stable_rate`` on tuning seeds 100-104 of LFW (no verdict uses
         # them); 0.1 and 0.05 let the samples' spread fall to about one collapse threshold
@@ -117,12 +120,12 @@ SIZES = {
                   "eval_samples": 100, "score_samples": 500, "split": {"test": 25, "validation": 15},
                   "focus_shots": 25, "shots": [25, 50],
                   "methods": {"lfw": ["bsa", "transfergan", "update-all"],
-                              "emoji": ["bsa", "transfergan", "update-all"]},
+                              "emoji": ["bsa", "transfergan"]},
                   "headline": ["bsa", "transfergan", "update-all"],
-                  "seeds": {"lfw": [0, 1, 2, 3, 4], "emoji": [0, 1, 2]}, "size_seeds": [],
+                  "seeds": {"lfw": [0, 1, 2], "emoji": [0, 1]}, "size_seeds": [],
                   "size_methods": ["bsa", "transfergan", "update-all"],
-                  "sources": ["random", "animals"], "source_seeds": [0, 1, 2], "truncation": 0.3,
-                  "truncation_grid": [0.5, 1.0, None], "score_truncation": 1.0,
+                  "sources": ["random", "animals"], "source_seeds": [], "truncation": 0.3,
+                  "truncation_grid": [0.3, 0.5, 1.0, None], "score_truncation": 1.0,
                   "truncations": [0.1, 0.2, 0.3, 0.5, 1.0, 2.0],
                   "lr_adapters": 0.03, "lr_latents": 0.03, "lr_body": 1e-4, "decay_at": 0.7,
                   "warmup": 20, "lr_gan": 2e-4,
@@ -139,7 +142,7 @@ SIZES = {
                   "seeds": {"lfw": list(range(10)), "emoji": list(range(5))},
                   "size_seeds": list(range(5)), "size_methods": ["bsa", "transfergan", "update-all"],
                   "sources": ["random", "fashion8", "animals"], "source_seeds": list(range(5)),
-                  "truncation": 0.3, "truncation_grid": [0.5, 1.0, None], "score_truncation": 1.0,
+                  "truncation": 0.3, "truncation_grid": [0.3, 0.5, 1.0, None], "score_truncation": 1.0,
                   "truncations": [0.1, 0.2, 0.3, 0.5, 1.0, 2.0],
                   "lr_adapters": 0.03, "lr_latents": 0.03, "lr_body": 1e-4, "decay_at": 0.3,
                   "warmup": 0, "lr_gan": 2e-4,

@@ -286,7 +286,7 @@ def test_split_scoring_chooses_a_threshold_on_validation_and_reports_it_on_test(
     scoring = study.scoring(t, sizes)
     adapted = bsa.AdaptedGenerator(small_generator(), 5)
     metrics = scoring.evaluator()(adapted, 0)
-    assert set(metrics["by_truncation"]) == {"0.5", "1.0", "None"}
+    assert set(metrics["by_truncation"]) == {str(x) for x in sizes["truncation_grid"]} >= {"0.3", "None"}
     assert metrics["kid"] == min(metrics["by_truncation"].values())
     assert metrics["by_truncation"][str(metrics["truncation"])] == metrics["kid"]
     final = scoring.final(adapted, {"truncation": 0.5})
@@ -327,12 +327,17 @@ def test_a_failed_arm_makes_its_claim_untestable_and_missing_size_runs_say_why()
     result = protocol.superiority(claim, study.by_seed(frame, "bsa"), study.by_seed(frame, "transfergan"))
     assert result.verdict == "untestable" and "BSA failed" in result.reason
     empty = pd.DataFrame([], columns=study.COLUMNS)
-    sweep = pd.DataFrame({"truncation": [0.5, 1.0], "diversity": [1.0, 2.0]})
     disturbance = {"bsa": {"max_abs_difference": 0.0}}
-    rows = study.claims(frame, empty, empty, sweep, disturbance, sizes)
+    rows = study.claims(frame, empty, empty, pd.DataFrame(), disturbance, sizes)
     trend = [r for r in rows if "gains on BSA" in r.claim]
     assert len(trend) == 2 and all(r.verdict == "untestable" and "paper profile" in r.reason
                                    and "no runs of this arm" not in r.reason for r in trend)
+    # quick runs neither the random source nor Update all on the emoji: their rows say so
+    source = next(r for r in rows if r.claim.startswith("A pretrained source"))
+    assert source.verdict == "untestable" and "source comparison is judged in the paper" in source.reason
+    emoji = next(r for r in rows if r.claim == "At 25 images (emoji) BSA beats Update all")
+    assert emoji.verdict == "untestable" and "Update all on emoji" in emoji.reason
+    assert all(r.verdict == "untestable" for r in rows if r.claim.endswith(("(fidelity)", "(diversity)")))
 
 
 def test_the_random_source_gets_batch_statistics_of_its_own():

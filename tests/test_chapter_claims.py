@@ -120,13 +120,21 @@ def _bsa_frames(wobble):
     return grid, by_size, sources
 
 
+def _bsa_sampling(wobble):
+    """BSA's test density and coverage per LFW seed at ±0.3 and untruncated: nearer the
+    faces at ±0.3, covering more of them untruncated."""
+    return pd.DataFrame([{"target": "lfw", "seed": s, "truncation": at,
+                          "density": d + wobble[s], "coverage": c - wobble[s]}
+                         for s in (0, 1, 2) for at, d, c in (("±0.3", 1.2, 0.5), ("none", 0.8, 0.7))])
+
+
 def test_bsa_claims_pair_seeds_judge_the_size_trend_by_gaps_and_check_exact_properties():
     sizes = profiles.SIZES["bsa"]["smoke"]
     wobble = {0: 0.0, 1: 0.03, 2: -0.02}  # BSA's differences vary a little from seed to seed
     grid, by_size, sources = _bsa_frames(wobble)
-    sweep = pd.DataFrame({"truncation": [0.3, 1.0, 0.6], "diversity": [0.1, 0.3, 0.2], "fid": [5, 6, 7]})
+    sampled = _bsa_sampling(wobble)
     disturbance = {"bsa": {"max_abs_difference": 0.0}, "update-all": {"max_abs_difference": 0.4}}
-    rows = {r.claim: r for r in bsa.claims(grid, by_size, sources, sweep, disturbance, sizes)}
+    rows = {r.claim: r for r in bsa.claims(grid, by_size, sources, sampled, disturbance, sizes)}
     lfw = rows["At 5 images (lfw) BSA beats TransferGAN"]
     assert lfw.seeds == 3 and lfw.verdict == "supported" and lfw.interval[1] < 0
     assert lfw.adjusted_p > lfw.p_value  # Holm across the chapter's tested claims
@@ -135,9 +143,17 @@ def test_bsa_claims_pair_seeds_judge_the_size_trend_by_gaps_and_check_exact_prop
     assert rows["Update all gains on BSA as the images grow from 5 to 10"].verdict == "inconclusive"
     source = next(r for c, r in rows.items() if c.startswith("A pretrained source (animals)"))
     assert source.verdict == "supported" and source.seeds == 3
-    assert rows["A larger truncation threshold gives more diversity"].verdict == "supported"
+    fidelity, diversity = (r for r in rows.values() if r.claim.endswith(("(fidelity)", "(diversity)")))
+    assert (fidelity.verdict, diversity.verdict) == ("supported", "supported")
+    assert "(fidelity)" in fidelity.claim and fidelity.seeds == 3 and fidelity.interval[0] > 0
+    assert "(diversity)" in diversity.claim and diversity.interval[0] > 0
+    # the trade-off the other way round: ±0.3 covers more and is no nearer the faces
+    flipped = sampled.assign(truncation=sampled.truncation.map({"±0.3": "none", "none": "±0.3"}))
+    fidelity, diversity = (r for r in bsa.claims(grid, by_size, sources, flipped, disturbance, sizes)
+                           if r.claim.endswith(("(fidelity)", "(diversity)")))
+    assert (fidelity.verdict, diversity.verdict) == ("contradicted", "contradicted")
     assert next(r for c, r in rows.items() if c.startswith("Adding a domain")).verdict == "supported"
-    moved = bsa.claims(grid, by_size, sources, sweep, {"bsa": {"max_abs_difference": 1e-6}}, sizes)
+    moved = bsa.claims(grid, by_size, sources, sampled, {"bsa": {"max_abs_difference": 1e-6}}, sizes)
     assert moved[-1].verdict == "contradicted"
     resolve = claims.seeds_table(list(rows.values()))
     assert set(resolve.claim) >= {"At 5 images (emoji) BSA beats Update all"}
@@ -146,13 +162,13 @@ def test_bsa_claims_pair_seeds_judge_the_size_trend_by_gaps_and_check_exact_prop
 def test_a_bsa_row_whose_arm_never_left_its_start_or_copies_is_untestable():
     sizes = profiles.SIZES["bsa"]["smoke"]
     grid, by_size, sources = _bsa_frames({0: 0.0, 1: 0.03, 2: -0.02})
-    sweep = pd.DataFrame({"truncation": [0.3, 1.0], "diversity": [0.1, 0.3], "fid": [5, 6]})
     disturbance = {"bsa": {"max_abs_difference": 0.0}}
     stuck = (grid.method == "transfergan") & (grid.target == "lfw") & (grid.seed == 1)
     grid.loc[stuck, "best_iteration"] = 0
     copying = (grid.method == "update-all") & (grid.seed == 2)
     grid.loc[copying, "memorisation_ratio"] = 0.1
-    rows = {r.claim: r for r in bsa.claims(grid, by_size, sources, sweep, disturbance, sizes)}
+    rows = {r.claim: r for r in bsa.claims(grid, by_size, sources, _bsa_sampling({0: 0, 1: 0, 2: 0}),
+                                           disturbance, sizes)}
     tgan = rows["At 5 images (lfw) BSA beats TransferGAN"]
     assert tgan.verdict == "untestable" and tgan.ungated == "supported"
     assert "TransferGAN adapted" in tgan.reason and "seed 1: chose iteration 0" in tgan.reason
