@@ -81,13 +81,13 @@ def cgantransfer_steps(profile, s):
     rates = {}  # the tuning step's choice, which every later step trains at
 
     def tune():
-        rates.update(c.chosen_rates(c.tune_rates(profile, s, progress=False)))
+        rates.update(c.arm_rates(c.tune_rates(profile, s, progress=False)[0]))
 
     steps = [("learning rates", tune),
              ("Table 1 (left)", lambda: c.main_grid(profile, s, rates, progress=False)),
              ("Table 1 (right)", lambda: c.cross_dataset(profile, s, rates, progress=False)),
              ("Table 2", lambda: (c.components(profile, s, rates["cgantransfer"], progress=False),
-                                  c.ablation_picture(profile, s, rates["cgantransfer"], progress=False))),
+                                  c.ablation_picture(profile, s, rates, progress=False))),
              ("Table 3", lambda: c.finetuning(profile, s, rates["cgantransfer"], progress=False))]
     if profile == "paper":  # as the chapter: the real-data tables belong to the paper profile
         steps += [("CIFAR-100", lambda: c.cifar100_grid(profile, s, rates, progress=False)),

@@ -47,6 +47,7 @@ class Tuning:
         in that arm's grid), the chosen rate and whether it lies inside the grid."""
         means = pd.DataFrame({arm: _mean_scores(cell.to_dict("records"))
                               for arm, cell in self.table.groupby("arm")}).T
+        means = means[sorted(means.columns)]
         means["chosen"] = [self.chosen[arm] for arm in means.index]
         means["inside its grid"] = [self.inside[arm] for arm in means.index]
         return means

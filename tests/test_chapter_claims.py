@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cgt import claims, profiles
+from cgt import claims, profiles, tuning
 from cgt.experiments import bsa, cgantransfer, ctf
 
 
@@ -28,41 +28,63 @@ def _transfer_rows(method, fids_by_seed, histories=None, **extra):
 
 
 KT_SIZES = {"focus": [2, 25], "source": "fashion8-16", "tiny": False}
+TARGET = 55.0
+
+
+def _outcome(inside=("cgantransfer", "bsa")):
+    """The rule's outcome for ours and BSA (rates 1, 2, 3; each chose 2), inside its grid
+    only for the arms in ``inside``."""
+    table = pd.DataFrame([{"arm": arm, "rate": r, "seed": s, "score": 1.0, "extension": False}
+                          for arm in ("cgantransfer", "bsa") for r in (1.0, 2.0, 3.0) for s in (100, 101)])
+    return tuning.Tuning(table, {"cgantransfer": 2.0, "bsa": 2.0},
+                         {arm: arm in inside for arm in ("cgantransfer", "bsa")})
 
 
 def _kt_frames(bsa_history, seeds=range(5)):
-    """Ours, BSA (selection FID 50: target 55) and the mean-start control at seeds 0-2."""
-    ours = {s: 50.0 + s / 10 for s in seeds}
+    """Ours and BSA at seeds 0-4 (BSA reaches the target 55 at 30 with the histories the tests
+    pass, ours at 10), the mean-start control (at 20) and the official switches (at 20) at
+    seeds 0-2."""
     return pd.DataFrame(
-        _transfer_rows("cgantransfer", ours, {s: _history([54, 50, 50, 50, 50]) for s in seeds})
+        _transfer_rows("cgantransfer", {s: 50.0 + s / 10 for s in seeds},
+                       {s: _history([54, 50 + s / 10, 50, 50, 50]) for s in seeds})
         + _transfer_rows("bsa", {s: 50.5 + s / 10 for s in seeds}, {s: bsa_history for s in seeds})
         + _transfer_rows("bsa-mean", {s: 52.0 for s in seeds if s < 3},
-                         {s: _history([60, 54, 52, 52, 52]) for s in seeds if s < 3}))
+                         {s: _history([60, 54, 52, 52, 52]) for s in seeds if s < 3})
+        + _transfer_rows("official", {s: 51.0 for s in seeds if s < 3},
+                         {s: _history([58, 55 - s / 10, 51, 51, 51]) for s in seeds if s < 3})
+    ).assign(curve_fid=lambda f: [cgantransfer.curve_fid(h) for h in f.history])
+
+
+def _claims(grid, cross=None, parts=None, tuned=None, drifts=None, outcome=None, target=TARGET):
+    return cgantransfer.claims(grid, cross, parts, tuned, drifts or {"paper defaults": 0.0}, KT_SIZES,
+                               outcome or _outcome(), target)
 
 
 def test_cgantransfer_claims_pair_by_seed_race_to_one_target_and_never_reward_a_failed_arm():
     grid = _kt_frames(_history([70, 60, 54, 50, 51]))  # BSA's best (50) at 40 of 50
-    for row in grid.itertuples():
-        if row.method == "bsa":
-            grid.at[row.Index, "selection_fid"] = 50.0
-    cross = pd.DataFrame(_transfer_rows("cgantransfer", {0: 70.0}) + _transfer_rows("bsa", {0: 80.0}))
+    cross = pd.DataFrame(_transfer_rows("cgantransfer", {0: 70.0}) + _transfer_rows("bsa", {0: 80.0})
+                         ).assign(curve_fid=[60.0, 70.0])
     parts = pd.DataFrame(_transfer_rows("cgantransfer", {0: np.nan, 1: 50.0, 2: 51.0}, component="full model")
                          + [r for i, c in enumerate(cgantransfer.COMPONENTS) for r in _transfer_rows(
                              "cgantransfer", {0: 60.0, 1: 61.0, 2: 63.0}, component=f"without {c}")])
     tuned = pd.DataFrame(_transfer_rows("finetune", {0: 65.0}) + _transfer_rows("bn-continued", {0: 66.0}))
-    rows = cgantransfer.claims(grid, cross, parts, tuned, 0.0, KT_SIZES)
-    assert len(rows) == 7 + len(cgantransfer.COMPONENTS)
-    quality, speed, mechanism, cross_quality, cross_speed = rows[:5]
+    rows = _claims(grid, cross, parts, tuned, {"paper defaults": 0.0, "official switches": 0.3})
+    assert len(rows) == 10 + len(cgantransfer.COMPONENTS)
+    quality, speed, curves, official, mechanism, cross_quality, cross_curves = rows[:7]
     assert quality.verdict == "supported" and quality.seeds == 5  # equivalence, TOST
-    # target 55: BSA reaches it at 30, ours at 10, the control at 20 (control seeds only)
-    assert speed.verdict == "supported" and speed.estimate == pytest.approx(3.0)
+    # target 55: BSA reaches it at 30, ours at 10, the control and the official switches at 20
+    assert speed.verdict == "supported" and speed.estimate == pytest.approx(3.0) and speed.seeds == 5
+    assert curves.verdict == "supported" and curves.estimate < 0  # ours' curve lies lower
+    assert official.verdict == "supported" and official.seeds == 3
+    assert official.estimate == pytest.approx(1.5)
     assert mechanism.verdict == "supported" and mechanism.seeds == 3
     assert mechanism.estimate == pytest.approx(2.0)
-    assert cross_quality.verdict == cross_speed.verdict == "inconclusive"  # one seed: no interval
-    for row in rows[5:5 + len(cgantransfer.COMPONENTS)]:  # the full model failed at seed 0
+    assert cross_quality.verdict == cross_curves.verdict == "inconclusive"  # one seed: no interval
+    for row in rows[7:7 + len(cgantransfer.COMPONENTS)]:  # the full model failed at seed 0
         assert row.verdict == "untestable" and "full model failed" in row.reason
-    assert rows[-2].verdict == "inconclusive" and rows[-1].verdict == "supported"
-    assert [r.adjusted_p is not None for r in rows[:3]] == [True] * 3  # Holm's family: 3 tested
+    assert rows[-3].verdict == "inconclusive"  # Table 3, one seed
+    assert [r.verdict for r in rows[-2:]] == ["supported", "contradicted"]  # old classes
+    assert [r.adjusted_p is not None for r in rows[:5]] == [True] * 5  # Holm's family: 5 tested
     assert claims.seeds_table(rows).empty  # no inconclusive row has two seeds
 
 
@@ -72,30 +94,62 @@ def test_cgantransfer_rows_need_every_arm_to_leave_its_start_and_learn_its_class
     grid.loc[stuck, "best_iteration"] = 0.0
     guessing = (grid.method == "bsa") & (grid.seed == 4)
     grid.loc[guessing, "accuracy"] = 0.12
-    empty = pd.DataFrame(columns=["method", "setting", "dataset", "seed", "fid", "component"])
-    quality = cgantransfer.claims(grid, None, empty, None, 0.0, KT_SIZES)[0]
+    quality = _claims(grid)[0]
     assert quality.verdict == "untestable" and quality.ungated == "supported"
     assert "ours adapted" in quality.reason and "2/25 fashion_mnist seed 2: chose iteration 0" in quality.reason
     assert "BSA learned its classes (conditional accuracy ≥ 0.55" in quality.reason
     assert "seed 4: accuracy 0.120" in quality.reason
+    status = cgantransfer.arm_status(grid).set_index("arm")
+    assert status.loc["Ours", ["runs", "adapted", "converged", "learned its classes"]].tolist() == [5, 4, 5, 5]
+    assert status.loc["BSA-full", "learned its classes"] == 4
     # the mechanism row compares ours with the control at the control's units (seeds 0-2) only
     late = _kt_frames(_history([70, 60, 54, 50, 51]))
     late.loc[(late.method == "cgantransfer") & (late.seed == 4), "best_iteration"] = 0.0
-    rows = cgantransfer.claims(late, None, empty, None, 0.0, KT_SIZES)
-    assert rows[0].verdict == "untestable" and rows[2].verdict == "supported"
+    rows = _claims(late)
+    assert rows[0].verdict == "untestable" and rows[4].verdict == "supported"
+    # the tables the profile did not run leave their claims untestable, saying so
+    assert all("paper profile only" in r.reason for r in rows[5:-1])
 
 
-def test_cgantransfer_race_needs_bsa_converged_and_censors_an_arm_that_never_arrives():
-    grid = _kt_frames(_history([70, 60, 54, 52, 50]))  # BSA's best at its last evaluation
-    grid = grid[grid.method != "bsa-mean"].assign(best_iteration=50.0)
-    empty = pd.DataFrame(columns=["method", "setting", "dataset", "seed", "fid", "component"])
-    rows = cgantransfer.claims(grid, empty, empty, empty, 0.0, KT_SIZES)
-    assert rows[1].verdict == "untestable" and "still improving at its end in 5 of 5" in rows[1].reason
-    assert rows[2].verdict == "untestable" and rows[2].values["mean-start control"] == {}  # none ran
-    races = cgantransfer.race(grid.assign(history=[_history([90, 80]) if m == "cgantransfer" else h
-                                                   for m, h in zip(grid.method, grid.history)]))
+def test_cgantransfer_claims_need_each_arm_tuned_inside_its_grid_and_converged():
+    grid = _kt_frames(_history([70, 60, 54, 50, 51]))
+    rows = _claims(grid, outcome=_outcome(inside=("cgantransfer",)))
+    for row in rows[:5]:  # every focus row has BSA in it, or the control that borrows its rate
+        assert row.verdict == "untestable" and "bsa's learning rate chosen inside its grid" in row.reason
+    rising = _kt_frames(_history([70, 60, 54, 52, 40]))  # BSA still improving at its end
+    rows = _claims(rising)
+    assert rows[1].verdict == "untestable" and "BSA converged" in rows[1].reason
+    assert rows[4].verdict == "supported"  # ours against the control needs no converged BSA
+
+
+def test_cgantransfer_race_target_comes_from_the_tuning_trials_at_the_chosen_rates():
+    trials = pd.DataFrame({"method": ["cgantransfer", "cgantransfer", "bsa", "bsa"],
+                           "lr": [1e-3, 3e-3, 1e-2, 3e-2], "start_fid": [600.0, 600.0, 600.0, 600.0],
+                           "late_fid": [10.0, 100.0, 150.0, 900.0]})
+    rates = {"cgantransfer": 3e-3, "bsa": 1e-2}
+    # halfway in log-FID from the start (600) to where the slower arm settles (BSA, 150)
+    assert cgantransfer.race_target(trials, rates) == pytest.approx(300.0)
+    trials.loc[2, "late_fid"] = np.nan  # a chosen trial failed: no target
+    assert np.isnan(cgantransfer.race_target(trials, rates))
+    outcome = _outcome()
+    assert cgantransfer.arm_rates(outcome) == {"cgantransfer": 2.0, "official": 2.0, "bsa": 2.0,
+                                               "bsa-mean": 2.0}
+
+
+def test_cgantransfer_race_censors_an_arm_that_never_arrives_and_counts_signs():
+    grid = _kt_frames(_history([70, 60, 54, 50, 51]))
+    grid = grid.assign(history=[_history([90, 80]) if m == "cgantransfer" else h
+                                for m, h in zip(grid.method, grid.history)])
+    races = cgantransfer.race(grid, TARGET)
     assert races["cgantransfer reaches at"].isna().all()  # censored, at its length 20
     assert (races["cgantransfer length"] == 20).all() and (races["bsa reaches at"] == 30).all()
+    assert cgantransfer.sign_count(races, "cgantransfer", "bsa") == {"A first": 0, "B first": 5, "tied": 0}
+    assert cgantransfer.sign_count(races, "official", "bsa") == {"A first": 3, "B first": 0, "tied": 0}
+    rows = _claims(grid)
+    censored = rows[1].values["censored"]
+    assert all(censored["ours"].values()) and not any(censored["BSA"].values())
+    assert rows[1].ungated == "inconclusive"  # at least 20 against 30: ours may still be faster
+    assert cgantransfer.curve_fid(_history([80.0, 20.0])) == pytest.approx(40.0)
 
 
 # An arm that did its job: left its start, levelled off, made new images.
@@ -249,10 +303,3 @@ def test_ctf_recovery_needs_a_measurable_cost_of_fewer_images_and_is_judged_agai
                           _ctf_frame([ctf.FULL, *ctf.ABLATIONS], 0.6, fid=lambda r, s: 50.0 + s * 1.1
                                      + (0 if r == ctf.FULL else 5.0)), PILOT)
     assert [r.verdict for r in ablation[5:7]] == ["supported"] * 2
-
-
-def test_each_bn_stage_arm_keeps_its_rate_of_lowest_fresh_fid_ties_to_the_smaller():
-    tuning = pd.DataFrame({"method": ["bsa", "bsa", "cgantransfer", "cgantransfer", "bsa-mean", "bsa-mean"],
-                           "lr": [3e-3, 1e-2, 3e-3, 1e-2, 3e-3, 1e-2],
-                           "fid": [400.0, 120.0, 110.0, 800.0, np.nan, np.nan]})
-    assert cgantransfer.chosen_rates(tuning) == {"bsa": 1e-2, "cgantransfer": 3e-3, "bsa-mean": 3e-3}
