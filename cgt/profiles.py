@@ -48,11 +48,12 @@ SIZES = {
     "cgantransfer": {
         # The BN-stage arms of ``lr_grids`` take their rates by the book's rule
         # (cgt.tuning) on ``tuning_seeds`` (no verdict uses them); an arm without a grid
-        # borrows the rate of the arm whose parametrisation it shares (the control BSA's,
-        # the official switches ours'); ``lr_rows`` is what the command line uses. Each
-        # grid has the same number of rates; BSA's sits higher than ours because ours'
-        # scores start at 1/N over full old scales and move a new class's scale several
-        # times further per Adam step than BSA's rows at the same rate. ``seeds`` pair
+        # borrows a rate (cgt.experiments.cgantransfer.BORROWS): the control BSA's, which
+        # counts as tuned (the same parameters), the official switches ours', which does
+        # not (their claims are then untestable); ``lr_rows`` is what the command line
+        # uses. Each grid has the same number of rates; BSA's sits higher than ours
+        # because ours' scale for a new class sums N score entries over old scales near 1
+        # and can move up to about N + 2 times as far per Adam step as BSA's row. ``seeds`` pair
         # ours with BSA in every setting; the control and the official switches run at
         # ``control_seeds``; the components of Table 2, the other dataset and Table 3 at
         # their own seed lists; the whole-network arms (scratch, TransferGAN) at

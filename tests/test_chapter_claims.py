@@ -31,13 +31,12 @@ KT_SIZES = {"focus": [2, 25], "source": "fashion8-16", "tiny": False}
 TARGET = 55.0
 
 
-def _outcome(inside=("cgantransfer", "bsa")):
-    """The rule's outcome for ours and BSA (rates 1, 2, 3; each chose 2), inside its grid
-    only for the arms in ``inside``."""
+def _outcome(inside=("cgantransfer", "bsa", "official"), tuned=("cgantransfer", "bsa", "official")):
+    """The rule's outcome for the ``tuned`` arms (rates 1, 2, 3; each chose 2), inside its
+    grid only for the arms in ``inside``; the others borrow."""
     table = pd.DataFrame([{"arm": arm, "rate": r, "seed": s, "score": 1.0, "extension": False}
-                          for arm in ("cgantransfer", "bsa") for r in (1.0, 2.0, 3.0) for s in (100, 101)])
-    return tuning.Tuning(table, {"cgantransfer": 2.0, "bsa": 2.0},
-                         {arm: arm in inside for arm in ("cgantransfer", "bsa")})
+                          for arm in tuned for r in (1.0, 2.0, 3.0) for s in (100, 101)])
+    return tuning.Tuning(table, {arm: 2.0 for arm in tuned}, {arm: arm in inside for arm in tuned})
 
 
 def _kt_frames(bsa_history, seeds=range(5)):
@@ -78,7 +77,7 @@ def test_cgantransfer_claims_pair_by_seed_race_to_one_target_and_never_reward_a_
     assert official.verdict == "supported" and official.seeds == 3
     assert official.estimate == pytest.approx(1.5)
     assert mechanism.verdict == "supported" and mechanism.seeds == 3
-    assert mechanism.estimate == pytest.approx(2.0)
+    assert mechanism.estimate == pytest.approx(2.0) and "knowledge propagation" in mechanism.paper
     assert cross_quality.verdict == cross_curves.verdict == "inconclusive"  # one seed: no interval
     for row in rows[7:7 + len(cgantransfer.COMPONENTS)]:  # the full model failed at seed 0
         assert row.verdict == "untestable" and "full model failed" in row.reason
@@ -113,9 +112,13 @@ def test_cgantransfer_rows_need_every_arm_to_leave_its_start_and_learn_its_class
 
 def test_cgantransfer_claims_need_each_arm_tuned_inside_its_grid_and_converged():
     grid = _kt_frames(_history([70, 60, 54, 50, 51]))
-    rows = _claims(grid, outcome=_outcome(inside=("cgantransfer",)))
+    rows = _claims(grid, outcome=_outcome(inside=("cgantransfer", "official")))
     for row in rows[:5]:  # every focus row has BSA in it, or the control that borrows its rate
         assert row.verdict == "untestable" and "bsa's learning rate chosen inside its grid" in row.reason
+    # a rate borrowed for other parameters leaves the arm untuned; for the same, it is tuned
+    rows = _claims(grid, outcome=_outcome(tuned=("cgantransfer", "bsa")))
+    assert rows[3].verdict == "untestable" and "official switches: learning rate tuned by the rule" in rows[3].reason
+    assert rows[4].verdict == "supported"  # the control borrows BSA's rate: the same parameters
     rising = _kt_frames(_history([70, 60, 54, 52, 40]))  # BSA still improving at its end
     rows = _claims(rising)
     assert rows[1].verdict == "untestable" and "BSA converged" in rows[1].reason
@@ -129,11 +132,15 @@ def test_cgantransfer_race_target_comes_from_the_tuning_trials_at_the_chosen_rat
     rates = {"cgantransfer": 3e-3, "bsa": 1e-2}
     # halfway in log-FID from the start (600) to where the slower arm settles (BSA, 150)
     assert cgantransfer.race_target(trials, rates) == pytest.approx(300.0)
+    # from the better start, so that the target lies below both arms' starts
+    assert cgantransfer.race_target(trials.assign(start_fid=[600.0, 600.0, 400.0, 400.0]),
+                                    rates) == pytest.approx(np.sqrt(400.0 * 150.0))
     trials.loc[2, "late_fid"] = np.nan  # a chosen trial failed: no target
     assert np.isnan(cgantransfer.race_target(trials, rates))
-    outcome = _outcome()
+    outcome = _outcome(tuned=("cgantransfer", "bsa"))
     assert cgantransfer.arm_rates(outcome) == {"cgantransfer": 2.0, "official": 2.0, "bsa": 2.0,
                                                "bsa-mean": 2.0}
+    assert cgantransfer.lender(outcome, "official") == "cgantransfer"
 
 
 def test_cgantransfer_race_censors_an_arm_that_never_arrives_and_counts_signs():
@@ -145,6 +152,8 @@ def test_cgantransfer_race_censors_an_arm_that_never_arrives_and_counts_signs():
     assert (races["cgantransfer length"] == 20).all() and (races["bsa reaches at"] == 30).all()
     assert cgantransfer.sign_count(races, "cgantransfer", "bsa") == {"A first": 0, "B first": 5, "tied": 0}
     assert cgantransfer.sign_count(races, "official", "bsa") == {"A first": 3, "B first": 0, "tied": 0}
+    races.loc[0, "official failed"] = True  # a failed run counts in none
+    assert cgantransfer.sign_count(races, "official", "bsa") == {"A first": 2, "B first": 0, "tied": 0}
     rows = _claims(grid)
     censored = rows[1].values["censored"]
     assert all(censored["ours"].values()) and not any(censored["BSA"].values())
@@ -303,3 +312,14 @@ def test_ctf_recovery_needs_a_measurable_cost_of_fewer_images_and_is_judged_agai
                           _ctf_frame([ctf.FULL, *ctf.ABLATIONS], 0.6, fid=lambda r, s: 50.0 + s * 1.1
                                      + (0 if r == ctf.FULL else 5.0)), PILOT)
     assert [r.verdict for r in ablation[5:7]] == ["supported"] * 2
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+def test_every_cgantransfer_profile_tunes_on_its_own_seeds_and_runs_the_old_class_check(profile):
+    sizes = profiles.sizes("cgantransfer", profile)
+    assert not set(sizes["tuning_seeds"]) & set(cgantransfer.verdict_seeds(sizes))
+    assert len({len(grid) for grid in sizes["lr_grids"].values()}) == 1
+    assert set(sizes["lr_grids"]) <= set(cgantransfer.BN_ARMS)
+    assert {"cgantransfer", "bsa"} <= set(sizes["lr_grids"])  # the lenders of BORROWS
+    # the chapter's old-class cell reads ours' and the official switches' seed-0 focus runs
+    assert sizes["focus"] in sizes["settings"] and 0 in sizes["seeds"] and 0 in sizes["control_seeds"]

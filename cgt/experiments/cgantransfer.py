@@ -36,10 +36,13 @@ METHOD_LABELS = {"scratch": "Scratch", "transfergan": "TransferGAN", "bsa": "BSA
 # The BN-stage arms (frozen G; the new classes' rows and D train): ours as the paper's
 # equations read, ours with the official code's switches, BSA and the start-point control.
 BN_ARMS = ("cgantransfer", "official", "bsa", "bsa-mean")
-# An arm the profile does not tune (absent from ``lr_grids``) trains at the rate of the arm
-# whose parametrisation it shares: the control moves exactly as BSA's rows do (only its
-# start differs); the official switches keep ours' scores, prior copy and residuals.
+# An arm the profile does not tune (absent from ``lr_grids``) trains at another arm's
+# chosen rate. The control's rows are BSA's rows started elsewhere, so BSA's rate is
+# its own (``SAME_PARAMETERS``); the official switches mix offsets through biased random
+# scores and move differently from ours, so ours' rate leaves them untuned and their
+# claims untestable until a profile tunes them (the paper profile does).
 BORROWS = {"bsa-mean": "bsa", "official": "cgantransfer"}
+SAME_PARAMETERS = {"bsa-mean"}
 WHOLE_NETWORK = ("scratch", "transfergan")
 
 # Table 2's rows as switches of TransferConfig; row 8 is the full method.
@@ -161,17 +164,28 @@ def tune_rates(profile: str, sizes, progress: bool = True) -> tuple[tuning.Tunin
     return outcome, pd.DataFrame(trials)
 
 
+def lender(outcome: tuning.Tuning, arm: str) -> str:
+    """The arm whose chosen rate ``arm`` trains at: itself when tuned, else :data:`BORROWS`."""
+    return arm if arm in outcome.chosen else BORROWS[arm]
+
+
 def arm_rates(outcome: tuning.Tuning) -> dict:
     """Every BN-stage arm's rate: its own choice, or that of the arm it borrows from."""
-    return {arm: outcome.chosen[arm] if arm in outcome.chosen else outcome.chosen[BORROWS[arm]]
-            for arm in BN_ARMS}
+    return {arm: outcome.chosen[lender(outcome, arm)] for arm in BN_ARMS}
 
 
 def rate_checks(outcome: tuning.Tuning, arm: str, label: str) -> list[protocol.Precondition]:
-    """The rule's precondition for ``arm`` (a borrowed rate: its lender's)."""
-    tuned = arm if arm in outcome.chosen else BORROWS[arm]
-    check = outcome.precondition(tuned)
-    return [replace(check, description=f"{label}: " + check.description)]
+    """Was ``arm``'s rate tuned: the rule's precondition for it, or for the arm whose rate it
+    borrows with the same parameters; a borrowed rate on other parameters fails."""
+    source = lender(outcome, arm)
+    if source != arm and arm not in SAME_PARAMETERS:
+        return [protocol.Precondition(
+            f"{label}: learning rate tuned by the rule", False,
+            f"this profile trains it at {METHOD_LABELS[source]}'s rate, {outcome.chosen[source]:g}, "
+            "chosen for other parameters; testable in a profile that tunes it (the paper profile)")]
+    check = outcome.precondition(source)
+    borrowed = "" if source == arm else f" (borrowed from {METHOD_LABELS[source]}: the same parameters)"
+    return [replace(check, description=f"{label}{borrowed}: " + check.description)]
 
 
 # --- Table 1 and Fig. 5 ----------------------------------------------------------
@@ -257,15 +271,16 @@ def curve_fid(history: list) -> float:
 
 def race_target(trials: pd.DataFrame, rates: dict, arms=("cgantransfer", "bsa")) -> float:
     """The race's target, from the tuning trials at each arm's chosen rate alone: halfway in
-    log-FID from where ``arms`` start (their mean FID at iteration 0) to where the slower of
-    them settles (the higher of their mean late FIDs), so that both can reach it and
-    either can lose; NaN if a trial failed."""
+    log-FID from where the better-starting of ``arms`` starts (its mean FID at iteration 0)
+    to where the slower of them settles (the higher of their mean late FIDs), so that the
+    target lies below both starts, both can reach it and either can lose; NaN if a trial
+    failed."""
     chosen = trials[trials.method.isin(arms) & (trials.lr == trials.method.map(rates))]
     if chosen.empty or chosen[["start_fid", "late_fid"]].isna().any().any():
         return np.nan
-    start = np.log(chosen.start_fid).mean()
-    settled = max(np.log(cell.late_fid).mean() for _, cell in chosen.groupby("method"))
-    return float(np.exp((start + settled) / 2))
+    arm_means = chosen.assign(start=np.log(chosen.start_fid), late=np.log(chosen.late_fid)).groupby(
+        "method")[["start", "late"]].mean()
+    return float(np.exp((arm_means.start.min() + arm_means.late.max()) / 2))
 
 
 def first_reaching(history: list, target: float):
@@ -295,18 +310,6 @@ def race(frame: pd.DataFrame, target: float, methods=BN_ARMS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sign_count(races: pd.DataFrame, a: str, b: str) -> dict:
-    """Units where arm ``a`` reached the target first, ``b`` did, or they tied (a censored
-    arm counts as later than any arm that arrived; two censored arms tie)."""
-    count = {"A first": 0, "B first": 0, "tied": 0}
-    if f"{a} length" not in races or f"{b} length" not in races:
-        return count
-    for r in races.dropna(subset=[f"{a} length", f"{b} length"]).to_dict(orient="records"):
-        ta, tb = (np.inf if np.isnan(r[f"{m} reaches at"]) else r[f"{m} reaches at"] for m in (a, b))
-        count["A first" if ta < tb else "B first" if tb < ta else "tied"] += 1
-    return count
-
-
 def _race_evidence(races: pd.DataFrame, fast: str, slow: str) -> list:
     """(times of ``fast``, times of ``slow``, their lengths) for :func:`cgt.claims.speed`:
     None where an arm never reached the target, NaN where it failed."""
@@ -322,6 +325,19 @@ def _race_evidence(races: pd.DataFrame, fast: str, slow: str) -> list:
                 None if np.isnan(reached) else float(reached))
             evidence[2 + i][unit] = r[f"{method} length"]
     return evidence
+
+
+def sign_count(races: pd.DataFrame, a: str, b: str) -> dict:
+    """Units where arm ``a`` reached the target first, ``b`` did, or they tied (a censored
+    arm counts as later than any arm that arrived; two censored arms tie); a unit where
+    an arm failed counts in none."""
+    times_a, times_b = _race_evidence(races, a, b)[:2]
+    count = {"A first": 0, "B first": 0, "tied": 0}
+    for unit, ta in times_a.items():
+        ta, tb = (np.inf if t is None else t for t in (ta, times_b[unit]))
+        if not (np.isnan(ta) or np.isnan(tb)):
+            count["A first" if ta < tb else "B first" if tb < ta else "tied"] += 1
+    return count
 
 
 # --- Table 1 (right), Table 2, Table 3 --------------------------------------------
@@ -491,13 +507,23 @@ def _ran(frame: pd.DataFrame | None, what: str) -> list[protocol.Precondition]:
         "focus-setting claims")]
 
 
+def gates(frame: pd.DataFrame | None, method: str, label: str, outcome: tuning.Tuning,
+          **where) -> list[protocol.Precondition]:
+    """What an arm of :data:`BN_ARMS` must show before a claim on it is judged:
+    :func:`arm_checks` on its runs in ``frame`` and :func:`rate_checks` on its rate."""
+    return arm_checks(frame, method, label, **where) + rate_checks(outcome, method, label)
+
+
 def comparisons(grid: pd.DataFrame, cross: pd.DataFrame | None, parts: pd.DataFrame | None,
-                tuned: pd.DataFrame | None, sizes, rated) -> list[tuple]:
+                tuned: pd.DataFrame | None, sizes, outcome: tuning.Tuning) -> list[tuple]:
     """The quality claims as (claim, arm A's fresh FIDs, arm B's, preconditions), paired by
-    unit; ``rated(arm, label)`` gives an arm's learning-rate precondition."""
+    unit. Table 2's variants and Table 3's arms train at ours' rate, so they need it tuned."""
     focus = focus_runs(grid, sizes)
-    both = lambda frame: (arm_checks(frame, "cgantransfer", "ours") + rated("cgantransfer", "ours")  # noqa: E731
-                          + arm_checks(frame, "bsa", "BSA") + rated("bsa", "BSA"))
+
+    def both(frame):
+        return gates(frame, "cgantransfer", "ours", outcome) + gates(frame, "bsa", "BSA", outcome)
+
+    ours_rate = rate_checks(outcome, "cgantransfer", "ours")
     pairs = [(_claim("cgantransfer-quality", f"Ours is as good as BSA at {focus_task(0, sizes).label()} "
                      f"(FID equivalent within ±{QUALITY_MARGIN:.0%})", "equivalence", margin=QUALITY_MARGIN),
               _by_unit(focus, "cgantransfer"), _by_unit(focus, "bsa"), both(focus)),
@@ -505,7 +531,7 @@ def comparisons(grid: pd.DataFrame, cross: pd.DataFrame | None, parts: pd.DataFr
               _by_unit(cross, "cgantransfer"), _by_unit(cross, "bsa"),
               _ran(cross, "Table 1 (right)") or both(cross))]
     full = _by_unit(parts, "cgantransfer", component="full model")
-    full_checks = arm_checks(parts, "cgantransfer", "full model", component="full model")
+    full_checks = arm_checks(parts, "cgantransfer", "full model", component="full model") + ours_rate
     for component in COMPONENTS:
         removed = f"without {component}"
         pairs.append((_claim("cgantransfer-ablation", f"The full model beats it without {component}",
@@ -518,7 +544,8 @@ def comparisons(grid: pd.DataFrame, cross: pd.DataFrame | None, parts: pd.DataFr
                          arms=("fine-tuned", "BN stage continued")),
                   _by_unit(tuned, "finetune"), _by_unit(tuned, "bn-continued"),
                   _ran(tuned, "Table 3") or (arm_checks(tuned, "finetune", "fine-tuned")
-                                             + arm_checks(tuned, "bn-continued", "BN stage continued"))))
+                                             + arm_checks(tuned, "bn-continued", "BN stage continued")
+                                             + ours_rate)))
     return pairs
 
 
@@ -564,9 +591,17 @@ def _judge(claim: protocol.Claim, a: dict, b: dict, gates) -> protocol.Result:
     return judge(claim, a, b, gates)
 
 
-def _race_row(races: pd.DataFrame, fast: str, slow: str, text: str, arms, gates) -> protocol.Result:
-    return protocol.speed(_claim("cgantransfer-speed", text, "speed", metric="iterations", arms=arms),
-                          *_race_evidence(races, fast, slow), gates)
+def _race_row(races: pd.DataFrame, fast: str, slow: str, text: str, arms, preconditions,
+              key: str = "cgantransfer-speed") -> protocol.Result:
+    return protocol.speed(_claim(key, text, "speed", metric="iterations", arms=arms),
+                          *_race_evidence(races, fast, slow), preconditions)
+
+
+def _curve_row(frame: pd.DataFrame | None, text: str, preconditions) -> protocol.Result:
+    """Ours' whole learning curve against BSA's (:func:`curve_fid`), paired by unit."""
+    return protocol.superiority(_claim("cgantransfer-speed", text, "superiority", metric="curve FID"),
+                                _by_unit(frame, "cgantransfer", "curve_fid"),
+                                _by_unit(frame, "bsa", "curve_fid"), preconditions)
 
 
 def claims(grid: pd.DataFrame, cross: pd.DataFrame | None, parts: pd.DataFrame | None,
@@ -574,48 +609,38 @@ def claims(grid: pd.DataFrame, cross: pd.DataFrame | None, parts: pd.DataFrame |
            target: float) -> list[protocol.Result]:
     """The paper's claims, each judged by :mod:`cgt.claims` on paired runs: quality at the
     focus setting and on the other dataset; speed as the race to ``target`` (fixed on the
-    tuning seeds) and as whole learning curves (:func:`curve_fid`), for ours and for ours
-    with the official switches against BSA, and for ours against the start-point control;
-    each component of Table 2 and Table 3 against its control; the old classes (``drifts``:
-    max |Δ| with the paper's defaults and with the official switches). Every arm must have
-    worked (:func:`arm_checks`) at a rate the rule chose inside its grid (``outcome``); a
-    table the profile did not run (None) leaves its claims untestable, saying so."""
-    def rated(arm, label):
-        return rate_checks(outcome, arm, label)
-
-    def checked(frame, arm, label):
-        return arm_checks(frame, arm, label) + rated(arm, label)
-
-    pairs = comparisons(grid, cross, parts, tuned, sizes, rated)
+    tuning seeds) for ours, ours with the official switches and the start-point control,
+    and as whole learning curves (:func:`curve_fid`) of ours against BSA; each component
+    of Table 2 and Table 3 against its control; the old classes (``drifts``: max |Δ| per
+    variant, e.g. the paper's defaults and the official switches). Every arm must pass
+    :func:`gates`; a table the profile did not run (None) leaves its claims untestable,
+    saying so."""
+    pairs = comparisons(grid, cross, parts, tuned, sizes, outcome)
     focus = focus_runs(grid, sizes)
     races = race(focus, target)
-    controlled = focus[focus.seed.isin(focus[focus.method == "bsa-mean"].seed)]  # its units only
-    official = focus[focus.seed.isin(focus[focus.method == "official"].seed)]
-    ours, bsa = checked(focus, "cgantransfer", "ours"), checked(focus, "bsa", "BSA")
+
+    def paired_with(arm, label, other, other_label):  # the units where ``arm`` ran only
+        units = focus[focus.seed.isin(focus[focus.method == arm].seed)]
+        return gates(units, arm, label, outcome) + gates(units, other, other_label, outcome)
+
+    ours_and_bsa = paired_with("cgantransfer", "ours", "bsa", "BSA")
     rows = [_judge(*pairs[0]),
             _race_row(races, "cgantransfer", "bsa", f"Ours reaches the target (FID {target:.0f}, "
                       "fixed on the tuning seeds) in fewer iterations than BSA (any speed-up; the "
-                      "paper's factor is not tested)", ("ours", "BSA"), ours + bsa),
-            protocol.superiority(_claim("cgantransfer-speed", "Ours' learning curve lies below "
-                                        "BSA's (geometric-mean FID over the evaluations)",
-                                        "superiority", metric="curve FID"),
-                                 _by_unit(focus, "cgantransfer", "curve_fid"),
-                                 _by_unit(focus, "bsa", "curve_fid"), ours + bsa),
+                      "paper's factor is not tested)", ("ours", "BSA"), ours_and_bsa),
+            _curve_row(focus, "Ours' learning curve lies below BSA's (geometric-mean FID over the "
+                       "evaluations)", ours_and_bsa),
             _race_row(races, "official", "bsa", "With the official code's switches, ours reaches "
                       "the target in fewer iterations than BSA", ("official switches", "BSA"),
-                      checked(official, "official", "official switches") + checked(official, "bsa", "BSA")),
+                      paired_with("official", "official switches", "bsa", "BSA")),
             _race_row(races, "cgantransfer", "bsa-mean", "Ours reaches the target in fewer "
                       "iterations than BSA-style rows started where ours starts (the mean old "
                       "class)", ("ours", "mean-start control"),
-                      checked(controlled, "cgantransfer", "ours")
-                      + checked(controlled, "bsa-mean", "mean-start control")),
+                      paired_with("bsa-mean", "mean-start control", "cgantransfer", "ours"),
+                      key="cgantransfer-speed-mechanism"),
             _judge(*pairs[1]),
-            protocol.superiority(_claim("cgantransfer-speed", "On another dataset ours' learning "
-                                        "curve lies below BSA's (Fig. 5 right)", "superiority",
-                                        metric="curve FID"),
-                                 _by_unit(cross, "cgantransfer", "curve_fid"),
-                                 _by_unit(cross, "bsa", "curve_fid"),
-                                 _ran(cross, "Table 1 (right)") or pairs[1][3])]
+            _curve_row(cross, "On another dataset ours' learning curve lies below BSA's (Fig. 5 "
+                       "right)", _ran(cross, "Table 1 (right)") or pairs[1][3])]
     rows += [_judge(*pair) for pair in pairs[2:]]
     for label, drift in drifts.items():
         rows.append(protocol.exact(
