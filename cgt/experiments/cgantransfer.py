@@ -537,7 +537,7 @@ def comparisons(grid: pd.DataFrame, cross: pd.DataFrame | None, parts: pd.DataFr
         pairs.append((_claim("cgantransfer-ablation", f"The full model beats it without {component}",
                              "superiority", arms=("full model", removed)),
                       full, _by_unit(parts, "cgantransfer", component=removed),
-                      _ran(parts, "Table 2's components")
+                      _ran(parts, "Table 2 (the components)")
                       or full_checks + arm_checks(parts, "cgantransfer", removed, component=removed)))
     pairs.append((_claim("cgantransfer-finetune", "Fine-tuning after the BN stage beats training "
                          "the BN stage on for as long", "superiority",
