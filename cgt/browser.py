@@ -3,14 +3,15 @@
 Used by ``make check-book``.  A page fails on an image that did not load, an
 error or traceback output, a table or summary box (``cgt-claims``, ``cgt-table``:
 every DataFrame a chapter shows, ``cgt-summary``) wider than its column at a 1280-px
-window, or (for chapter pages)
-no figure at all.  A full-page
-screenshot of each page is saved for a human look.
+window, a formula left as raw TeX (MathJax did not load: the book ships its own copy so
+that it reads offline) or that MathJax could not parse, or (for chapter pages) no figure
+at all.  A full-page screenshot of each page is saved for a human look.
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -38,6 +39,26 @@ return {
   title: document.title,
 };
 """
+
+# Sphinx wraps every formula in a `.math` element; MathJax typesets it into an
+# `mjx-container` inside, asynchronously, after the page has loaded
+MATH_PROBE = """
+const formulas = Array.from(document.querySelectorAll('.math'));
+return [formulas.length, formulas.filter(e => e.querySelector('mjx-container')).length,
+        document.querySelectorAll('mjx-merror').length];
+"""
+MATH_WAIT_S = 10.0
+
+
+def formula_problems(driver) -> tuple[int, int]:
+    """(formulas still raw TeX after MathJax had its time, formulas MathJax could not
+    parse) on the open page."""
+    deadline = time.monotonic() + MATH_WAIT_S
+    while True:
+        total, typeset, errors = driver.execute_script(MATH_PROBE)
+        if typeset == total or time.monotonic() > deadline:
+            return total - typeset, errors
+        time.sleep(0.25)
 
 
 def find_browser() -> tuple[str, str] | None:
@@ -74,6 +95,11 @@ def check_book(html: Path, screenshots: Path, index_page: str = "book/intro.html
             driver.get(page.resolve().as_uri())
             if driver.current_url.split("#")[0] != page.resolve().as_uri():
                 continue  # a redirect (index.html): its target is checked on its own
+            raw, broken_tex = formula_problems(driver)  # typeset first: it changes the layout
+            if raw:
+                problems.append(f"{name}: {raw} formula(s) shown as raw TeX (MathJax did not load)")
+            if broken_tex:
+                problems.append(f"{name}: {broken_tex} formula(s) MathJax could not parse")
             facts = driver.execute_script(PAGE_PROBE)
             for src in facts["broken"]:
                 problems.append(f"{name}: broken image {src}")

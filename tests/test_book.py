@@ -101,6 +101,35 @@ def test_the_book_check_fails_on_a_claims_table_that_scrolls_sideways(tmp_path):
         assert (tmp_path / f"{name}-shots" / "book_intro.html.png").exists()
 
 
+@pytest.mark.skipif(find_browser() is None,
+                    reason="Chromium and chromedriver are not installed "
+                           "(apt-get install chromium chromium-driver)")
+def test_the_book_check_fails_on_a_formula_that_mathjax_did_not_typeset(tmp_path, monkeypatch):
+    from cgt import browser
+
+    shipped = Path(pytest.importorskip("sphinx-mathjax-offline").__file__).parent / "static"
+    monkeypatch.setattr(browser, "MATH_WAIT_S", 3.0)
+    formulas = {"good": "\\(\\gamma_c\\) and \\[\\beta = \\sum_i w_i\\]",
+                "bad": "\\(x^1^2\\)"}  # TeX's "double exponent" error
+    for name, script, tex, expected in (
+            ("offline", "mathjax/tex-chtml.js", "good", []),
+            ("missing", "nowhere/tex-chtml.js", "good",
+             ["book/intro.html: 2 formula(s) shown as raw TeX (MathJax did not load)"]),
+            ("broken", "mathjax/tex-chtml.js", "bad",
+             ["book/intro.html: 1 formula(s) MathJax could not parse"])):
+        site = tmp_path / name
+        (site / "book").mkdir(parents=True)
+        if script.startswith("mathjax"):
+            shutil.copytree(shipped / "mathjax", site / "_static" / "mathjax")
+        (site / "index.html").write_text("<html><body>index</body></html>")
+        spans = "".join(f"<p><span class='math'>{part}</span></p>"
+                        for part in formulas[tex].replace(" and ", "|").split("|"))
+        (site / "book" / "intro.html").write_text(
+            f"<html><head><script defer src='../_static/{script}'></script></head><body><main>"
+            f"{spans}</main></body></html>")
+        assert browser.check_book(site, tmp_path / f"{name}-shots") == expected, name
+
+
 def test_a_failing_cell_names_the_chapter_and_keeps_the_notebook(tmp_path):
     (tmp_path / "book").mkdir()
     (tmp_path / "book" / "broken.md").write_text((ROOT / "book" / "data.md").read_text().split(
