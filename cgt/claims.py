@@ -62,10 +62,13 @@ POWER = 0.80  # for the smallest effect the design could have detected, and seed
 # way from chance to 1 (0.55 with 10 classes, 0.75 with 2: a level above chance that means
 # the same at any class count); an arm
 # is *not memorising* when its samples lie at least MEMORISATION_FLOOR as far from
-# their nearest training image as held-out real images do (cgt.metrics.novelty).
+# their nearest training image as held-out real images do (cgt.metrics.novelty); a
+# method that learns one code per training image *fitted* them when at least FITTED_SHARE
+# of its reconstructions lie nearer its own image than any other training image.
 LATE_GAIN = 0.10
 LEARNED_SHARE = 0.5
 MEMORISATION_FLOOR = 0.5
+FITTED_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,10 @@ class Precondition:
     description: str
     holds: bool
     detail: str = ""
+    # an arm's check, for summaries (e.g. "BSA", "converged"); empty for a gate of scope
+    # or design (a row this profile does not run), which says nothing about an arm
+    arm: str = ""
+    check: str = ""
 
 
 @dataclass
@@ -114,7 +121,8 @@ class Result:
     that after :func:`holm`; ``seeds_needed`` (:func:`seeds_needed`) how many paired
     seeds would settle the row at 80 % power; ``ungated`` the verdict the numbers
     alone give when a precondition made the row untestable; ``lines`` the values of the
-    estimate's scale that decide the row (:func:`decision_lines`)."""
+    estimate's scale that decide the row (:func:`decision_lines`); ``checks`` each arm
+    check that gated the row (``arm``, ``check``, whether it ``holds``)."""
     chapter: str
     claim: str
     paper: str
@@ -132,6 +140,7 @@ class Result:
     seeds_needed: dict | None = None
     ungated: str = ""
     lines: tuple = ()
+    checks: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """Strict JSON: units become text keys (a seed ``"3"``, a (setting, dataset, seed)
@@ -304,12 +313,13 @@ def late_score(history: Sequence[Mapping], metric: str, last: int = 3) -> float:
 def _arm_gate(arm: str, what: str, failures: dict, units: int, remedy: str) -> Precondition:
     """Whether ``what`` holds for ``arm`` at every unit; failing, the units and why, and
     what would make the claim testable (``remedy``)."""
+    check = what.split(" (")[0]  # without its definition
     if units == 0:
-        return Precondition(f"{arm} {what}", False, "no runs of this arm to check")
+        return Precondition(f"{arm} {what}", False, "no runs of this arm to check", arm, check)
     detail = "; ".join(f"{_unit_text(u)}: {why}" for u, why in failures.items())
     return Precondition(f"{arm} {what}", not failures,
                         f"fails at {len(failures)} of {units}: {detail}; testable with {remedy}"
-                        if failures else f"holds at all {units}")
+                        if failures else f"holds at all {units}", arm, check)
 
 
 def adapted(arm: str, curves: Mapping, chosen: Mapping) -> Precondition:
@@ -387,6 +397,19 @@ def not_memorising(arm: str, ratios: Mapping, floor: float = MEMORISATION_FLOOR)
                      "more training images or a checkpoint chosen before copying")
 
 
+def fitted(arm: str, shares: Mapping, floor: float = FITTED_SHARE) -> Precondition:
+    """Every run of a same-loss ``arm`` (one learned code per training image) reproduced its
+    images: ``shares[unit]`` (the share of reconstructions G(z_i) nearest, in the scoring
+    network's features, to their own image x_i among the training images) is at least
+    ``floor``.  A low pixel loss can hide reconstructions that lost what tells the images
+    apart; this share makes that visible."""
+    failures = {u: ("not measured" if v is None or not np.isfinite(v) else f"{v:.0%} matched")
+                for u, v in shares.items() if v is None or not np.isfinite(v) or v < floor}
+    return _arm_gate(arm, f"fitted its images (at least {floor:.0%} of its reconstructions "
+                     "nearest their own image)", failures, len(shares),
+                     "more steps or a learning rate at which the codes fit their images")
+
+
 def measurable_gap(what: str, better: Mapping, worse: Mapping, lower_is_better: bool = True) -> Precondition:
     """``better`` is measurably ahead of ``worse``, paired by unit: the 95 % t-interval of
     the gap excludes 0.  A claim that an arm recovers part of a gap needs the gap first."""
@@ -395,16 +418,16 @@ def measurable_gap(what: str, better: Mapping, worse: Mapping, lower_is_better: 
                       for u in units], dtype=float)
     if len(units) < 2 or not np.isfinite(ahead).all():
         return Precondition(what, False, f"{len(units)} paired unit(s) with finite values: no "
-                                         "interval; testable with more seeds")
+                                         "interval; testable with more seeds", check=what)
     mean, low, high = t_interval(ahead)
     detail = f"gap {mean:+.3g}, 95 % interval [{low:+.3g}, {high:+.3g}] over {len(units)} units"
     if low > 0:
-        return Precondition(what, True, detail)
+        return Precondition(what, True, detail, check=what)
     if high < 0:
         return Precondition(what, False, f"{detail}: the other way round; testable only in a "
-                                         "setting where the expected gap exists")
+                                         "setting where the expected gap exists", check=what)
     return Precondition(what, False, f"{detail}; testable in a setting where the gap is larger "
-                                     "or with more seeds")
+                                     "or with more seeds", check=what)
 
 
 # --- judging ---------------------------------------------------------------------
@@ -460,7 +483,12 @@ def _result(claim: Claim, ours: str, seeds, verdict: str, reason: str = "", esti
 
 def _gated(result: Result, preconditions) -> Result:
     """``result`` unless a precondition fails: then untestable, saying which and keeping
-    the verdict the numbers alone gave."""
+    the verdict the numbers alone gave.  Either way the row keeps which checks held."""
+    held = {}
+    for p in preconditions:
+        if p.check:
+            held[p.arm, p.check] = held.get((p.arm, p.check), True) and bool(p.holds)
+    result = replace(result, checks=[{"arm": a, "check": c, "holds": h} for (a, c), h in held.items()])
     if not (reason := _gate(preconditions)):
         return result
     if result.verdict == "untestable":  # an arm failed outright too: say both

@@ -218,12 +218,53 @@ def readable_table(table: pd.DataFrame, css_class: str = "cgt-table", wide: str 
                               if wide in table.columns else {}, overwrite=False))
 
 
+def worked_and_failed(claim_rows: list[dict]) -> tuple[dict, dict]:
+    """What was easy and what was hard at this scale, from the rows' arm ``checks``:
+    {check: [arms that passed it in every row it gated]} and {check: {arm: rows it left
+    untestable}} (the check failing most often first)."""
+    held, failed = {}, {}
+    for row in claim_rows:
+        for c in row.get("checks") or []:
+            if c["holds"]:
+                held.setdefault(c["check"], set()).add(c["arm"])
+            else:
+                counts = failed.setdefault(c["check"], {})
+                counts[c["arm"]] = counts.get(c["arm"], 0) + 1
+    worked = {check: sorted(arms - set(failed.get(check, {}))) for check, arms in held.items()}
+    worked = {check: arms for check, arms in worked.items() if arms}
+    failed = {check: dict(sorted(arms.items(), key=lambda item: (-item[1], item[0])))
+              for check, arms in sorted(failed.items(), key=lambda item: -sum(item[1].values()))}
+    return worked, failed
+
+
+def _why(row: dict) -> str:
+    """A row's reason in a few words: the arms' checks that failed, else its reason cut short."""
+    failing = [f"{c['arm']} {c['check']}" for c in row.get("checks") or [] if not c["holds"]]
+    if failing:
+        return "failed: " + ", ".join(failing)
+    return textwrap.shorten(row.get("reason") or "", 100, placeholder="…")
+
+
+def _checks_lines(claim_rows: list[dict]) -> list[str]:
+    worked, failed = worked_and_failed(claim_rows)
+    lines = []
+    if worked:
+        lines += ["**What worked** (in every row it gated): " + "; ".join(
+            f"{check}: {', '.join(arms)}" for check, arms in worked.items()) + ".", ""]
+    if failed:
+        lines += ["**What did not** (rows it left untestable): " + "; ".join(
+            f"{check}: " + ", ".join(f"{arm} ({n})" for arm, n in arms.items())
+            for check, arms in failed.items()) + ".", ""]
+    return lines
+
+
 def chapter_summary(claim_rows: list[dict], records: list[dict], chapter: str,
                     scope: str = "") -> str:
     """The box that opens a method chapter, as MyST Markdown (for ``myst_nb.glue``): the
-    paper's claims judged here with their verdicts and seeds, the runs and wall time
-    behind them on which devices, the ``scope`` those verdicts have (the chapter's
-    scale against the paper's), and what a reader should take from them."""
+    paper's claims judged here with their verdicts and seeds, which checks of the arms
+    held and which failed (:func:`worked_and_failed`), the runs and wall time behind them
+    on which devices, the ``scope`` those verdicts have (the chapter's scale against the
+    paper's), and what a reader should take from them."""
     rows = [r for r in claim_rows if r.get("kind") != "exact"]
     mine = [r for r in records if r.get("chapter") == chapter]
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_COLOURS}
@@ -240,8 +281,7 @@ def chapter_summary(claim_rows: list[dict], records: list[dict], chapter: str,
                    "miniature, not the paper." if counts["untestable"] else
                    "an inconclusive row needs more seeds (its seeds-needed figure says how many)."
                    if counts["inconclusive"] else "every claim was decided."))
-    lines = [f"- **{r['verdict']}**: {r['claim']}"
-             + (f" ({textwrap.shorten(r['reason'], 120, placeholder='…')})" if r.get("reason") else "")
+    lines = [f"- **{r['verdict']}**: {r['claim']}" + (f" ({why})" if (why := _why(r)) else "")
              for r in rows]
     seed_text = "—" if not seeds else f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}–{seeds[-1]}"
     return "\n".join([
@@ -251,6 +291,7 @@ def chapter_summary(claim_rows: list[dict], records: list[dict], chapter: str,
         "",
         *lines,
         "",
+        *_checks_lines(rows),
         f"**Compute:** {len(mine)} run{'' if len(mine) == 1 else 's'}, {minutes:.1f} wall minutes on {devices}.",
         "",
         *([f"**Scope:** {scope}", ""] if scope else []),

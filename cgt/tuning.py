@@ -40,7 +40,8 @@ class Tuning:
     def precondition(self, arm: str) -> Precondition:
         rates = sorted(self.table[self.table.arm == arm].rate.unique())
         return Precondition(f"{arm}'s learning rate chosen inside its grid", self.inside[arm],
-                            f"chose {self.chosen[arm]:g} of {', '.join(f'{r:g}' for r in rates)}")
+                            f"chose {self.chosen[arm]:g} of {', '.join(f'{r:g}' for r in rates)}",
+                            arm, "learning rate inside its grid")
 
     def summary(self) -> pd.DataFrame:
         """Arm × rate: mean late score over the tuning seeds (inf: failed at a seed; empty: not

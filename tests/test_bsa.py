@@ -319,9 +319,11 @@ def test_collapsed_and_stuck_runs_are_failures_not_scores():
 def test_a_failed_arm_makes_its_claim_untestable_and_missing_size_runs_say_why():
     sizes = profiles.SIZES["bsa"]["quick"]
     worked = {"history": [{"iteration": 0, "kid": 9.0}, {"iteration": 100, "kid": 2.0},
-                          {"iteration": 200, "kid": 2.1}], "best_iteration": 100, "memorisation_ratio": 1.0}
+                          {"iteration": 200, "kid": 2.1}], "best_iteration": 100, "memorisation_ratio": 1.0,
+              "fitted_share": 1.0, "coverage": 0.5}
     frame = pd.DataFrame([{"method": m, "seed": s, "shots": 25, "target": "lfw", **worked,
-                           "kid": np.nan if (m, s) == ("bsa", 1) else 1.0 + s}
+                           "kid": np.nan if (m, s) == ("bsa", 1) else 1.0 + s,
+                           "failure": "collapsed" if (m, s) == ("bsa", 1) else "—"}
                           for m in ("bsa", "transfergan", "update-all") for s in (0, 1, 2)])
     claim = study._claim("bsa-quality", "x", "superiority", ("BSA", "TransferGAN"))
     result = protocol.superiority(claim, study.by_seed(frame, "bsa"), study.by_seed(frame, "transfergan"))
@@ -338,6 +340,22 @@ def test_a_failed_arm_makes_its_claim_untestable_and_missing_size_runs_say_why()
     emoji = next(r for r in rows if r.claim == "At 25 images (emoji) BSA beats Update all")
     assert emoji.verdict == "untestable" and "Update all on emoji" in emoji.reason
     assert all(r.verdict == "untestable" for r in rows if r.claim.endswith(("(fidelity)", "(diversity)")))
+
+
+def test_fitted_share_counts_reconstructions_nearest_their_own_image():
+    images = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (6, 3, 32, 32))).float()
+
+    class Rendering:  # stands in for a fitted model: reconstruct(index) renders codes
+        def __init__(self, render):
+            self.reconstruct = render
+
+    assert study.fitted_share(Rendering(lambda index: images[index]), images) == 1.0
+    # one featureless image for every code: only the image it happens to be nearest matches
+    blank = Rendering(lambda index: torch.zeros(len(index), 3, 32, 32))
+    assert study.fitted_share(blank, images) == pytest.approx(1 / 6)
+    # the codes of images 0 and 1 swapped: those two reconstructions match the wrong image
+    swapped = Rendering(lambda index: images[index[[1, 0, 2, 3, 4, 5]]])
+    assert study.fitted_share(swapped, images) == pytest.approx(4 / 6)
 
 
 def test_the_random_source_gets_batch_statistics_of_its_own():

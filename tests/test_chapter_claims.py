@@ -161,16 +161,20 @@ def test_cgantransfer_race_censors_an_arm_that_never_arrives_and_counts_signs():
     assert cgantransfer.curve_fid(_history([80.0, 20.0])) == pytest.approx(40.0)
 
 
-# An arm that did its job: left its start, levelled off, made new images.
+# An arm that did its job: left its start, levelled off, made new images, reproduced its
+# training images (a coded method's check; the adversarial ones have no codes: NaN).
 WORKED = {"history": [{"iteration": 0, "kid": 10.0}, {"iteration": 100, "kid": 5.0},
-                      {"iteration": 200, "kid": 5.1}], "best_iteration": 100, "memorisation_ratio": 1.0}
+                      {"iteration": 200, "kid": 5.1}], "best_iteration": 100, "memorisation_ratio": 1.0,
+          "fitted_share": 1.0, "coverage": 0.8, "failure": "—"}
 
 
 def _bsa_frames(wobble):
     kid = {"bsa": 5.0, "transfergan": 7.0, "update-all": 5.0}
     sizes = profiles.SIZES["bsa"]["smoke"]
     grid = pd.DataFrame([{"method": m, "target": name, "shots": 5, "seed": s, **WORKED,
-                          "kid": kid[m] + (wobble[s] if m == "bsa" else s / 100)}
+                          "kid": kid[m] + (wobble[s] if m == "bsa" else s / 100),
+                          **({"fitted_share": np.nan, "coverage": 0.3 + s / 100}
+                             if m == "transfergan" else {})}
                          for name in sizes["methods"] for m in kid for s in (0, 1, 2)])
     # TransferGAN closes the gap at 10 images (BSA − TGAN: −2 at 5, +1 at 10); Update all does not
     by_size = pd.DataFrame([{"method": m, "shots": n, "seed": s, **WORKED,
@@ -203,6 +207,9 @@ def test_bsa_claims_pair_seeds_judge_the_size_trend_by_gaps_and_check_exact_prop
     assert lfw.adjusted_p > lfw.p_value  # Holm across the chapter's tested claims
     assert rows["At 5 images (emoji) BSA beats Update all"].verdict == "inconclusive"
     assert rows["TransferGAN gains on BSA as the images grow from 5 to 10"].verdict == "supported"
+    collapse = rows["At 5 images (lfw) BSA's samples cover more of the test images than "
+                    "TransferGAN's, which collapse to a few modes"]
+    assert collapse.verdict == "supported" and collapse.estimate == pytest.approx(0.49)
     assert rows["Update all gains on BSA as the images grow from 5 to 10"].verdict == "inconclusive"
     source = next(r for c, r in rows.items() if c.startswith("A pretrained source (animals)"))
     assert source.verdict == "supported" and source.seeds == 3
@@ -230,13 +237,30 @@ def test_a_bsa_row_whose_arm_never_left_its_start_or_copies_is_untestable():
     grid.loc[stuck, "best_iteration"] = 0
     copying = (grid.method == "update-all") & (grid.seed == 2)
     grid.loc[copying, "memorisation_ratio"] = 0.1
-    rows = {r.claim: r for r in bsa.claims(grid, by_size, sources, _bsa_sampling({0: 0, 1: 0, 2: 0}),
-                                           disturbance, sizes)}
+    def judged():
+        return {r.claim: r for r in bsa.claims(grid, by_size, sources,
+                                               _bsa_sampling({0: 0, 1: 0, 2: 0}), disturbance, sizes)}
+
+    rows = judged()
     tgan = rows["At 5 images (lfw) BSA beats TransferGAN"]
     assert tgan.verdict == "untestable" and tgan.ungated == "supported"
     assert "TransferGAN adapted" in tgan.reason and "seed 1: chose iteration 0" in tgan.reason
     assert "seed 2: ratio 0.10" in rows["At 5 images (emoji) BSA beats Update all"].reason
     assert rows["At 5 images (emoji) BSA beats TransferGAN"].verdict == "supported"
+    checked = rows["At 5 images (emoji) BSA beats TransferGAN"].checks
+    assert {(c["arm"], c["check"]) for c in checked if c["holds"]} == {
+        ("Ours (BSA)", "adapted"), ("Ours (BSA)", "converged"), ("Ours (BSA)", "not memorising"),
+        ("Ours (BSA)", "fitted its images"), ("TransferGAN", "adapted"),
+        ("TransferGAN", "converged"), ("TransferGAN", "not memorising")}  # no codes, no fit
+    # BSA's reconstructions on the emoji match their own image at chance at seed 1
+    blank = (grid.method == "bsa") & (grid.target == "emoji") & (grid.seed == 1)
+    grid.loc[blank, "fitted_share"] = 0.04
+    rows = judged()
+    blank_row = rows["At 5 images (emoji) BSA beats TransferGAN"]
+    assert blank_row.verdict == "untestable" and blank_row.ungated == "supported"
+    assert "Ours (BSA) fitted its images" in blank_row.reason and "seed 1: 4% matched" in blank_row.reason
+    assert {"arm": "Ours (BSA)", "check": "fitted its images", "holds": True} in rows[
+        "At 5 images (lfw) BSA beats Update all"].checks
 
 
 CTF_FID = {ctf.BASELINE: 50.0, ctf.FEWER: 60.0, ctf.FULL: 52.0}

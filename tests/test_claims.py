@@ -308,6 +308,9 @@ def test_learned_and_not_memorising_name_the_failing_units():
     copying = claims.not_memorising("Update all", {0: 0.95, 1: 0.2})
     assert not copying.holds and "seed 1: ratio 0.20" in copying.detail
     assert claims.not_memorising("BSA", {0: 0.9, 1: 1.3}).holds
+    blank = claims.fitted("BSA", {0: 0.96, 1: 0.04, 2: float("nan")})
+    assert not blank.holds and "seed 1: 4% matched" in blank.detail and "seed 2: not measured" in blank.detail
+    assert "seed 0" not in blank.detail and claims.fitted("BSA", {0: 0.5, 1: 1.0}).holds
 
 
 def test_curve_reads_a_history_and_never_chooses_a_collapsed_evaluation():

@@ -101,3 +101,29 @@ def test_the_summary_box_counts_verdicts_runs_and_states_its_scope():
     assert "**Compute:** 2 runs, 2.0 wall minutes on cpu (X)." in box
     assert "**Scope:** the quick profile, 32 px" in box and "1 of 2 claims decided" in box
     assert "**Scope:**" not in plots.chapter_summary(rows, records, "demo")
+
+
+def test_the_summary_box_says_which_checks_held_and_which_left_rows_untestable():
+    claim = _claim("superiority")
+    a, b = {0: 1.0, 1: 2.0, 2: 1.5}, {0: 3.0, 1: 4.0, 2: 3.5}
+    moved = claims.adapted("C", {0: [(0, 2.0), (10, 1.0)]}, {0: 10})
+    stuck = claims.converged("C", {0: [(0, 2.0), (10, 1.5), (20, 1.0)]})  # still falling
+    slow = claims.converged("D", {0: [(0, 2.0), (10, 1.5), (20, 1.0)]})
+    scope = claims.Precondition("D is judged in the paper profile only", False)  # no arm's check
+    rows = [claims.superiority(claim, a, b, [moved, stuck]).as_dict(),
+            claims.superiority(claim, a, b, [moved, stuck, slow, scope]).as_dict(),
+            claims.superiority(claim, a, b, [moved]).as_dict()]
+    assert rows[0]["checks"] == [{"arm": "C", "check": "adapted", "holds": True},
+                                 {"arm": "C", "check": "converged", "holds": False}]
+    assert [r["verdict"] for r in rows] == ["untestable", "untestable", "supported"]
+    worked, failed = plots.worked_and_failed(rows)
+    assert worked == {"adapted": ["C"]} and failed == {"converged": {"C": 2, "D": 1}}
+    box = plots.chapter_summary(rows, [], "demo")
+    assert "**What worked** (in every row it gated): adapted: C." in box
+    assert "**What did not** (rows it left untestable): converged: C (2), D (1)." in box
+    assert "- **untestable**: a superiority claim (failed: C converged, D converged)" in box
+    assert "paper profile" not in box.split("**What worked**")[1]  # scope is not an arm's failure
+    # a check that held in one row and failed in another did not work for that arm
+    fell = claims.adapted("C", {0: [(0, 2.0), (10, 3.0)]}, {0: 10})
+    mixed = [rows[2], claims.superiority(claim, a, b, [fell]).as_dict()]
+    assert plots.worked_and_failed(mixed) == ({}, {"adapted": {"C": 1}})

@@ -60,6 +60,9 @@ DESCRIPTIONS = {
 # started from never left the source's output (set when verdict seed 4 did so at lr 0.1,
 # before the runs the chapter now judges).
 STUCK_SHARE = 0.9
+# The same-loss methods with one learned code per training image, whose reconstructions
+# G(z_i) the *fitted* check (cgt.claims.fitted) compares with their images.
+CODED = ("bsa", "update-first", "update-last", "update-all")
 
 
 @dataclass(frozen=True)
@@ -368,7 +371,7 @@ def failure(record: RunRecord) -> str:
 
 NOVELTY = ("memorisation_ratio", "nearer_than_held_out", "training_neighbours", "coverage", "density")
 COLUMNS = ["method", "label", "target", "shots", "source", "seed", "kid", "fid", "kmmd", "truncation",
-           "validation_kid", "start_kid", "late_kid", "best_iteration", *NOVELTY, "failure",
+           "validation_kid", "start_kid", "late_kid", "best_iteration", *NOVELTY, "fitted_share", "failure",
            "train_images", "image_indices", "images", "trainable_g", "wall_s", "history"]
 
 
@@ -449,13 +452,26 @@ def references(profile: str, sizes) -> pd.DataFrame:
                                                  sizes)])
 
 
+@torch.no_grad()
+def fitted_share(model: bsa.AdaptedGenerator, images: torch.Tensor) -> float:
+    """The share of training images x_i whose reconstruction G(z_i) lies nearer to x_i than
+    to any other training image, in the scoring network's features (chance: 1 / N)."""
+    made = extract_features(model.reconstruct(torch.arange(len(images))))
+    distances = ((made[:, None] - extract_features(images)[None]) ** 2).sum(-1)
+    return float((distances.argmin(1) == np.arange(len(images))).mean())
+
+
 def _run_all(jobs, sizes, profile: str, progress: bool) -> pd.DataFrame:
-    """Rows of (method, target) jobs, each run once however many steps list it."""
+    """Rows of (method, target) jobs, each run once however many steps list it; a coded
+    method's row gets its chosen checkpoint's :func:`fitted_share`."""
     seen, rows = set(), []
     for method, t in jobs:
         if (method, t) not in seen:
             seen.add((method, t))
-            rows.append(row(method, t, fit(method, t, sizes, profile, progress)))
+            record = fit(method, t, sizes, profile, progress)
+            rows.append(row(method, t, record))
+            if method in CODED and record.status == "complete" and not planning.active():
+                rows[-1]["fitted_share"] = fitted_share(load(method, t, profile), training_images(t))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -559,12 +575,13 @@ def _claim(key: str, text: str, kind: str, arms=("BSA", "other method"),
     return protocol.Claim(CHAPTER, key, text, kind, metric, arms, lower_is_better=lower_is_better)
 
 
-def by_seed(frame: pd.DataFrame, method: str, **where) -> dict:
-    """{seed: test KID} of one method's runs in ``frame`` (NaN for a failed run)."""
+def by_seed(frame: pd.DataFrame, method: str, measure: str = "kid", **where) -> dict:
+    """{seed: test ``measure``} of one method's runs in ``frame`` (NaN for a failed run)."""
     cell = frame[frame.method == method]
     for column, value in where.items():
         cell = cell[cell[column] == value]
-    return {int(r.seed): float(r.kid) for r in cell.itertuples()}
+    return {int(r.seed): np.nan if r.failure != "—" else float(getattr(r, measure))
+            for r in cell.itertuples()}
 
 
 def _ran(frame: pd.DataFrame, what: str,
@@ -575,15 +592,19 @@ def _ran(frame: pd.DataFrame, what: str,
 
 def arm_checks(frame: pd.DataFrame, method: str, **where) -> list[protocol.Precondition]:
     """Did ``method``'s runs in ``frame`` do what an arm must (:mod:`cgt.claims`): leave the
-    source (chosen past iteration 0, better on validation), converge, and make new images?"""
+    source (chosen past iteration 0, better on validation), converge, make new images and,
+    for a coded method, reproduce its training images?"""
     cell = frame[frame.method == method]
     for column, value in where.items():
         cell = cell[cell[column] == value]
     label = LABELS[method] + "".join(f" ({v})" for v in where.values())
     curves = {int(r.seed): protocol.curve(r.history, METRIC) for r in cell.itertuples()}
-    return [protocol.adapted(label, curves, {int(r.seed): r.best_iteration for r in cell.itertuples()}),
-            protocol.converged(label, curves),
-            protocol.not_memorising(label, {int(r.seed): r.memorisation_ratio for r in cell.itertuples()})]
+    checks = [protocol.adapted(label, curves, {int(r.seed): r.best_iteration for r in cell.itertuples()}),
+              protocol.converged(label, curves),
+              protocol.not_memorising(label, {int(r.seed): r.memorisation_ratio for r in cell.itertuples()})]
+    if method in CODED:
+        checks.append(protocol.fitted(label, {int(r.seed): r.fitted_share for r in cell.itertuples()}))
+    return checks
 
 
 def truncation_claims(grid: pd.DataFrame, sampled: pd.DataFrame, sizes) -> list[protocol.Result]:
@@ -635,7 +656,7 @@ def claims(grid: pd.DataFrame, by_size: pd.DataFrame, sources: pd.DataFrame,
     """The paper's claims, each judged by :mod:`cgt.claims` on paired seeds (the same
     split, training images, initialisation and batch streams for both arms), every arm
     checked (:func:`arm_checks`), the quality rows beside what copying the training set
-    earns (``refs``: :func:`references`), the truncation trade-off on BSA's test scores at
+    earns (``refs``: :func:`references`), §5.2's collapse contrast on test coverage, the truncation trade-off on BSA's test scores at
     the two thresholds of :func:`sampling` (``sampled``), and Holm's correction across them."""
     rows = []
     headline = [m for m in sizes["headline"] if m != "bsa"]
@@ -652,6 +673,17 @@ def claims(grid: pd.DataFrame, by_size: pd.DataFrame, sources: pd.DataFrame,
                 ran or arm_checks(cell, "bsa") + arm_checks(cell, other))
             if refs is not None and len(cell) and result.verdict != "untestable":
                 result.ours += copy_note(cell, refs[refs.target == name], ("bsa", other))
+            rows.append(result)
+        if "transfergan" in methods:  # §5.2's contrast, on a measure of the samples' spread
+            result = protocol.superiority(
+                _claim("bsa-collapse", f"At {sizes['focus_shots']} images ({name}) BSA's samples "
+                       "cover more of the test images than TransferGAN's, which collapse to a few "
+                       "modes", "superiority", ("BSA", "TransferGAN"), "coverage (test split)", False),
+                by_seed(cell, "bsa", "coverage"), by_seed(cell, "transfergan", "coverage"),
+                arm_checks(cell, "bsa") + arm_checks(cell, "transfergan"))
+            copies = refs[(refs.target == name) & (refs.method == "copy")] if refs is not None else []
+            if len(copies) and result.verdict != "untestable":
+                result.ours += f"; copying the training set covers {copies.coverage.mean():.3g}"
             rows.append(result)
     small, large = min(sizes["shots"]), max(sizes["shots"])
     for other in [m for m in sizes["size_methods"] if m != "bsa"]:

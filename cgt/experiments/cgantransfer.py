@@ -182,10 +182,12 @@ def rate_checks(outcome: tuning.Tuning, arm: str, label: str) -> list[protocol.P
         return [protocol.Precondition(
             f"{label}: learning rate tuned by the rule", False,
             f"this profile trains it at {METHOD_LABELS[source]}'s rate, {outcome.chosen[source]:g}, "
-            "chosen for other parameters; testable in a profile that tunes it (the paper profile)")]
+            "chosen for other parameters; testable in a profile that tunes it (the paper profile)",
+            label, "learning rate tuned by the rule")]
     check = outcome.precondition(source)
     borrowed = "" if source == arm else f" (borrowed from {METHOD_LABELS[source]}: the same parameters)"
-    return [replace(check, description=f"{label}{borrowed}: " + check.description)]
+    return [replace(check, description=f"{label}{borrowed}: " + check.description, arm=label,
+                    check="learning rate tuned by the rule")]
 
 
 # --- Table 1 and Fig. 5 ----------------------------------------------------------
@@ -567,7 +569,7 @@ def arm_checks(frame: pd.DataFrame | None, method: str, label: str, **where) -> 
         return checks + [protocol.learned(label, {u: r.accuracy for u, r in units.items()}, chance)]
     return checks + [protocol.Precondition(
         f"{label} learned its classes", False, "no classifier of these classes measured it; "
-        "testable with a classifier head for the dataset")]
+        "testable with a classifier head for the dataset", label, "learned its classes")]
 
 
 def arm_status(frame: pd.DataFrame, methods=BN_ARMS) -> pd.DataFrame:
