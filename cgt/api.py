@@ -29,15 +29,16 @@ import torch
 from PIL import Image
 
 from . import atomic
-from .checkpoints import (CheckpointError, built_manifest, check_builder, export_run_model, load_model,
-                          load_source, sources_manifest)
+from .builders import builder_named, export_run_model, load_generator
+from .checkpoints import CheckpointError, built_manifest, load_source, sources_manifest
 from .data import ImageSet, k_shot
 from .data.real import load_image_folder
 from .data import low_quality
 from .experiments import ctf as ctf_study
 from .experiments.bsa import adapt_images
 from .experiments.cgantransfer import train_config
-from .methods.runner import TransferTask, run_transfer
+from .methods.runner import run_transfer
+from .methods.transfer import TransferTask
 from .metrics import ImageScoring, generate
 from .plots import image_grid
 from .profiles import SIZES
@@ -58,12 +59,12 @@ def load(model: str | Path) -> torch.nn.Module:
     path = Path(model)
     if path.suffix == ".json" and path.is_file():
         try:
-            check_builder(json.loads(path.read_text()).get("builder"))
+            builder_named(json.loads(path.read_text()).get("builder"))
         except (ValueError, AttributeError):
             raise UsageError(f"{path} is not a run record") from None
         return rebuild(path)
     if path.suffix == ".pt" and path.is_file():
-        return load_model(path)[0].eval()
+        return load_generator(path)[0].eval()
     names = source_names()
     if str(model) in names:
         return load_source(str(model))[0].eval()

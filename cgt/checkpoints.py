@@ -9,8 +9,8 @@ and sha256.  Loading checks the sha256 first.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import importlib
 import json
 import os
 from dataclasses import replace
@@ -54,37 +54,8 @@ def export_model(path: Path, generator: Generator, discriminator: Discriminator 
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-RUN_MODEL_FORMAT = "cgt-run-1"
-
-
-def build_from(builder: str, config: dict) -> torch.nn.Module:
-    """The untrained model that ``builder`` (``"module:function"``) makes of ``config``:
-    how a run's (extended, adapted) generator is rebuilt."""
-    module, _, function = builder.partition(":")
-    return getattr(importlib.import_module(module), function)(config)
-
-
-def check_builder(builder: str) -> None:
-    """Refuse a builder named by a file from elsewhere unless it is one of cgt's own: a
-    model file or run record must not choose which code runs."""
-    module, _, function = str(builder).partition(":")
-    if not (module == "cgt" or module.startswith("cgt.")) or not function.isidentifier():
-        raise CheckpointError(f"'{builder}' is not a cgt model builder (cgt.module:function)")
-
-
-def export_run_model(path: Path, builder: str, config: dict, generator: torch.nn.Module) -> str:
-    """Write any generator a run trained (class-extended, BSA-adapted) as one model file
-    that :func:`load_model` reads back: the run's builder and config, and the weights."""
-    payload = {"format": RUN_MODEL_FORMAT, "builder": builder, "config": config,
-               "generator": generator.state_dict()}
-    atomic.save_torch(payload, path)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def load_model(path: Path, device="cpu", sha256: str | None = None):
-    """(generator, discriminator or None) from a model file written by :func:`export_model`
-    (or by :func:`export_run_model`, which keeps no discriminator)."""
-    path = Path(path)
+def read_model_file(path: Path, sha256: str | None = None) -> dict:
+    """The payload of a cgt model file, after checking its sha256 when one is given."""
     if not path.exists():
         raise CheckpointError(f"no model file at {path}")
     if sha256 is not None:
@@ -98,13 +69,16 @@ def load_model(path: Path, device="cpu", sha256: str | None = None):
     except Exception as error:  # a truncated zip or pickle raises several kinds
         raise CheckpointError(f"{path} is not a readable checkpoint ({error}); it may be "
                               f"truncated. Restore or retrain it.") from None
-    if isinstance(payload, dict) and payload.get("format") == RUN_MODEL_FORMAT:
-        check_builder(payload["builder"])
-        generator = build_from(payload["builder"], payload["config"])
-        load_state(generator, payload["generator"], "generator")
-        return generator.to(device).eval(), None
-    if not isinstance(payload, dict) or payload.get("format") != "cgt-gan-1":
-        raise CheckpointError(f"{path} is not a cgt model file (format cgt-gan-1 or {RUN_MODEL_FORMAT})")
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path} is not a cgt model file")
+    return payload
+
+
+def model_from_payload(payload: dict, path: Path, device="cpu"):
+    """(generator, discriminator or None) of a source model file's payload."""
+    if payload.get("format") != "cgt-gan-1":
+        raise CheckpointError(f"{path} is not a cgt source model file (format cgt-gan-1); "
+                              f"cgt.builders.load_generator reads every cgt model file")
     cfg = GANConfig(**payload["gan_config"])
     generator = Generator(cfg)
     load_state(generator, payload["generator"], "generator")
@@ -116,6 +90,12 @@ def load_model(path: Path, device="cpu", sha256: str | None = None):
     if discriminator is not None:
         discriminator.to(device).eval()
     return generator, discriminator
+
+
+def load_model(path: Path, device="cpu", sha256: str | None = None):
+    """(generator, discriminator or None) from a source model file written by
+    :func:`export_model`."""
+    return model_from_payload(read_model_file(Path(path), sha256), Path(path), device)
 
 
 def load_source(name: str, device="cpu"):
@@ -133,6 +113,20 @@ def load_source(name: str, device="cpu"):
                               f"the recipes).")
     entry = manifest[name]
     return load_model(models_dir() / entry["file"], device, entry["sha256"])
+
+
+def shipped_source(name: str):
+    """A source model loaded once per process (building its spectral norms costs seconds);
+    never modified: class extension and fine-tuning work on copies.  A plan loads its own
+    (once per plan), since it may stand in for weights that are absent."""
+    if planning.active():
+        return planning.memo(("source", name), lambda: load_source(name))
+    return _loaded_source(name)
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded_source(name: str):
+    return load_source(name)
 
 
 IMPORTED_BIGGAN = "biggan-imagenet128"

@@ -32,8 +32,9 @@ from typing import Callable
 import torch
 
 from . import __version__, atomic, paths, planning
-from .checkpoints import build_from
+from .builders import build
 from .machine import compute_kind, device_description, pick_device
+from .train import DivergenceError
 from .metrics.evaluate import ImageScoring, Scoring, SplitScoring
 
 
@@ -73,10 +74,6 @@ def library_versions() -> dict[str, str]:
         except ImportError:
             pass
     return versions
-
-
-class DivergenceError(RuntimeError):
-    """A run's loss or weights became non-finite; the last good checkpoint is kept."""
 
 
 @dataclass
@@ -137,7 +134,7 @@ class RunRecord:
 # module of its own experiment. Plotting, the book, the claims rules and this module
 # change no run's numbers and are left out.
 COMPUTING_CODE = ("cgt.nn", "cgt.train", "cgt.distributed", "cgt.machine", "cgt.methods",
-                  "cgt.metrics", "cgt.data", "cgt.checkpoints", "cgt.state_dicts",
+                  "cgt.metrics", "cgt.data", "cgt.checkpoints", "cgt.builders", "cgt.state_dicts",
                   "cgt.biggan_pytorch", "cgt.pretrain")
 
 
@@ -173,8 +170,9 @@ def _plain(value):
 class RunSpec:
     """Everything that decides what one run computes, and where it lives.
 
-    ``builder`` (``"module:function"``) rebuilds the untrained model from ``config``
-    so that :func:`load_run` can load the run's ``best.pt`` from the record alone;
+    ``builder`` (a name in :data:`cgt.builders.BUILDERS`) rebuilds the untrained model
+    from ``config``, so that :func:`load_run` can load the run's ``best.pt`` from the
+    record alone;
     ``scoring`` scores the chosen checkpoint afresh once the run has trained;
     ``code`` names the modules whose source enters the run key; ``home`` is a folder
     that holds the record instead of the profile's runs folder (a user's ``--out``).
@@ -299,7 +297,7 @@ def rebuild(record_file: Path, which: str = "best") -> torch.nn.Module:
     weights = record_file.with_suffix("") / f"{which}.pt"
     if not weights.exists() and planning.writes_weights():
         raise FileNotFoundError(f"no {which}.pt beside {record_file} (status: {saved['status']})")
-    model = build_from(saved["builder"], saved["config"])
+    model = build(saved["builder"], saved["config"])
     if weights.exists():  # a plan's runs keep none: it asks only what sampling costs
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["generator"])
     return model.eval()

@@ -17,7 +17,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -28,7 +28,13 @@ from tqdm import tqdm
 
 from . import atomic, distributed, planning
 from .machine import PRECISIONS, fast_autocast, fast_path, pick_device
-from .runs import DivergenceError, RunRecord
+
+if TYPE_CHECKING:  # a run record is handed in; the run layer calls training, not the reverse
+    from .runs import RunRecord
+
+
+class DivergenceError(RuntimeError):
+    """A run's loss or weights became non-finite; the last good checkpoint is kept."""
 
 
 def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

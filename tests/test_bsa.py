@@ -359,7 +359,7 @@ def test_fitted_share_counts_reconstructions_nearest_their_own_image():
 
 
 def test_the_random_source_gets_batch_statistics_of_its_own():
-    generator = study.source_generator("random", seed=0)
+    generator = bsa.source_generator("random", seed=0)
     norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert norms and not generator.training
     assert all(not torch.allclose(m.running_var, torch.ones_like(m.running_var)) for m in norms)

@@ -202,7 +202,8 @@ def test_bad_extensions_are_refused():
 
 def test_a_transfer_run_is_recorded_reloadable_and_skipped_when_complete(tmp_path, monkeypatch):
     from cgt import api
-    from cgt.methods.runner import TransferTask, run_transfer
+    from cgt.methods.runner import run_transfer
+    from cgt.methods.transfer import TransferTask
     from cgt.metrics import SCORING_SEED
     from cgt.runs import load_run
 
@@ -229,7 +230,7 @@ def test_a_transfer_run_is_recorded_reloadable_and_skipped_when_complete(tmp_pat
 
 
 def test_table3s_control_trains_the_bn_stage_of_a_copy_and_fine_tuning_the_body():
-    from cgt.methods.runner import TransferTask, build
+    from cgt.methods.transfer import TransferTask, build
 
     task = TransferTask("fashion8-16", "fashion_mnist", ("shirt",), shots=4, seed=0, tiny=True)
     start = build("cgantransfer", task)[0]
@@ -244,11 +245,11 @@ def test_table3s_control_trains_the_bn_stage_of_a_copy_and_fine_tuning_the_body(
 
 
 def test_a_runs_initialisation_does_not_depend_on_whether_the_source_was_loaded_before():
-    from cgt.methods import runner
-    from cgt.methods.runner import TransferTask, build
+    from cgt import checkpoints
+    from cgt.methods.transfer import TransferTask, build
 
     task = TransferTask("fashion8-16", "fashion_mnist", ("shirt",), shots=4, seed=3, tiny=True)
-    runner._loaded_source.cache_clear()
+    checkpoints._loaded_source.cache_clear()
     first = build("bsa", task)[1].state_dict()  # this call loads the source
     again = build("bsa", task)[1].state_dict()  # this one finds it loaded
     assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)
@@ -263,6 +264,7 @@ def test_the_arms_of_a_unit_share_images_discriminator_init_batches_and_z_stream
     k-shot images, from the same initial D, with that seed's batch order and z stream
     (TrainConfig.seed drives both in train_gan)."""
     from cgt.methods import runner
+    from cgt.methods.transfer import TransferTask
 
     monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
     seen = {}
@@ -273,7 +275,7 @@ def test_the_arms_of_a_unit_share_images_discriminator_init_batches_and_z_stream
         raise _Captured
 
     monkeypatch.setattr(runner, "train_gan", fake_train_gan)
-    task = runner.TransferTask("fashion8-16", "fashion_mnist", ("shirt", "ankle-boot"), shots=4, seed=3, tiny=True)
+    task = TransferTask("fashion8-16", "fashion_mnist", ("shirt", "ankle-boot"), shots=4, seed=3, tiny=True)
     config = TrainConfig(iterations=2, batch_size=4, eval_every=1, device="cpu")
     for method in ("cgantransfer", "bsa", "bsa-mean"):
         with pytest.raises(_Captured):

@@ -10,7 +10,8 @@ from PIL import Image
 from cgt import api
 from cgt import train as train_module
 from cgt.__main__ import main
-from cgt.checkpoints import export_model, load_model
+from cgt.builders import load_generator
+from cgt.checkpoints import export_model
 from cgt.methods import bsa as bsa_module
 from cgt.nn import GANConfig, Generator
 from cgt.runs import RunRecord
@@ -118,8 +119,15 @@ def test_transfer_writes_a_model_samples_and_a_report_that_sample_reads(tmp_path
     assert "as grey" in report["images"]["conversion"] and "--shots 2" in report["command"]
     assert "not Inception" in (out / "report.md").read_text()
     assert np.asarray(Image.open(out / "samples.png")).std() > 0
-    generator, _ = load_model(out / "model.pt")  # a model file like any other
+    generator, _ = load_generator(out / "model.pt")  # a model file like any other
     assert generator.cfg.class_names[-2:] == ["cat", "dog"]
+    payload = torch.load(out / "model.pt", weights_only=True)
+    assert payload["builder"] == "transfer"
+    payload["builder"] = "cgt.methods.runner:build_generator"  # as files named it before
+    torch.save(payload, tmp_path / "former.pt")
+    former, _ = load_generator(tmp_path / "former.pt")
+    assert all(torch.equal(a, b) for a, b in zip(former.state_dict().values(),
+                                                 generator.state_dict().values()))
     main(["sample", str(out / "model.pt"), "--class", "dog", "-n", "3", "--out", str(tmp_path / "d.png")])
     assert Image.open(tmp_path / "d.png").size == (3 * 33 - 1, 32)
     started = json.loads((out / "run.json").read_text())["started"]

@@ -76,3 +76,86 @@ def test_config_excludes_build_folders_and_renders_without_execution():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off"
     assert {"_build", ".venv", ".pytest_cache"} <= set(config["exclude_patterns"])
+
+
+def _imports() -> dict[str, set[str]]:
+    """Every cgt module → the cgt modules it imports anywhere in its source (inside
+    functions too: an import moved into a function still ties the two modules; not
+    under ``if TYPE_CHECKING``, which never runs)."""
+    import ast
+
+    graph = {}
+    for file in sorted((ROOT / "cgt").rglob("*.py")):
+        parts = file.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        package = name if parts[-1] == "__init__" else name.rpartition(".")[0]
+        found = set()
+        tree = ast.parse(file.read_text())
+        for block in [n for n in ast.walk(tree) if isinstance(n, ast.If)
+                      and getattr(n.test, "id", None) == "TYPE_CHECKING"]:
+            block.body = []  # for annotations only: never executed
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("cgt")}
+            elif isinstance(node, ast.ImportFrom):
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                if target.startswith("cgt"):
+                    found.add(target)
+                    found |= {f"{target}.{a.name}" for a in node.names}
+        graph[name] = found
+    # ``from package import module`` ties a module to that submodule, not to the package
+    return {m: {t for t in targets if t in graph and t != m
+                and not any(u.startswith(t + ".") and u in graph for u in targets)}
+            for m, targets in graph.items()}
+
+
+# The run layer and everything it builds on; the chapters' experiment modules, the plan,
+# the book and the API sit above it.
+RUN_LAYER = ("cgt.runs", "cgt.train", "cgt.checkpoints", "cgt.builders", "cgt.methods",
+             "cgt.metrics", "cgt.data", "cgt.nn", "cgt.state_dicts", "cgt.atomic", "cgt.paths",
+             "cgt.planning", "cgt.machine", "cgt.distributed")
+ABOVE_IT = ("cgt.experiments", "cgt.plan", "cgt.book", "cgt.api", "cgt.__main__")
+
+
+def _within(module: str, packages) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def test_the_run_layer_reaches_no_chapter_module_by_import_or_by_string():
+    import ast
+
+    from cgt.builders import FORMER_NAMES
+
+    graph = _imports()
+    layer = [m for m in graph if _within(m, RUN_LAYER)]
+    assert "cgt.runs" in layer and "cgt.builders" in layer
+    for module in layer:
+        upward = sorted(t for t in graph[module] if _within(t, ABOVE_IT))
+        assert not upward, f"{module} imports {upward}"
+        path = ROOT / (module.replace(".", "/") + ".py")
+        source = path.read_text() if path.exists() else (path.parent / module.rpartition(".")[2]
+                                                         / "__init__.py").read_text()
+        assert "import_module" not in source, f"{module} imports code named by a string"
+        named = {node.value for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                 and _within(node.value.partition(":")[0], ABOVE_IT)} - set(FORMER_NAMES)  # refused, never loaded
+        assert not named, f"{module} names {sorted(named)}"
+
+
+def test_no_two_cgt_modules_import_each_other_in_a_cycle():
+    graph, seen, done = _imports(), [], set()
+
+    def visit(module):
+        if module in done:
+            return
+        assert module not in seen, " → ".join(seen[seen.index(module):] + [module])
+        seen.append(module)
+        for target in sorted(graph[module]):
+            visit(target)
+        seen.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)

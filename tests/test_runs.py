@@ -7,7 +7,7 @@ import platform
 import pytest
 import torch
 
-from cgt import claims, machine, profiles, runs
+from cgt import builders, claims, machine, profiles, runs
 
 
 def test_unknown_profile_lists_the_valid_ones(monkeypatch):
@@ -146,6 +146,7 @@ def tiny_model(config):
 
 def test_a_run_is_rebuilt_and_scored_from_its_record_alone(tmp_path, monkeypatch):
     monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
+    monkeypatch.setitem(builders.BUILDERS, "tiny", tiny_model)
     scored = []
 
     @dataclasses.dataclass(frozen=True)
@@ -160,7 +161,7 @@ def test_a_run_is_rebuilt_and_scored_from_its_record_alone(tmp_path, monkeypatch
         torch.save({"generator": model.state_dict()}, folder / "best.pt")
         scored.append(model)
 
-    spec = runs.RunSpec("demo", "m", "quick", {"width": 3}, 0, builder=f"{__name__}:tiny_model",
+    spec = runs.RunSpec("demo", "m", "quick", {"width": 3}, 0, builder="tiny",
                         scoring=Scoring())
     record = runs.run(spec, work)
     assert record.metrics["score"] == {"fid": 2.0}

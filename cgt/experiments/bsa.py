@@ -24,7 +24,8 @@ from .. import atomic, data, planning
 from ..data import to_uint8
 from ..checkpoints import source_fingerprint
 from ..methods import bsa
-from ..methods.runner import TransferTask, run_transfer, shipped_source
+from ..methods.runner import run_transfer
+from ..methods.transfer import TransferTask
 from ..metrics import (COLLAPSE_STD, ImageScoring, SplitScoring, extract_features,
                        fid_from_features, generate, kmmd, real_statistics, spread)
 from ..metrics.evaluate import at_32px, sampled_classes
@@ -157,31 +158,6 @@ def reference_features(t: Target) -> np.ndarray:
     return extract_features(at_32px(faces(t).subset(split(t)["test"]).images))
 
 
-@torch.no_grad()
-def reestimate_batch_norm(generator: Generator, batches: int = 20, batch_size: int = 64,
-                          seed: int = 0) -> Generator:
-    """The running BN statistics of ``generator`` set to its own activations' averages over
-    ``batches`` of N(0, I) inputs (a fresh network's 0/1 would be wrong in eval mode)."""
-    norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # a cumulative average over the batches
-    rng = torch.Generator().manual_seed(seed)
-    generator.train()
-    for _ in range(planning.preparation(batches)):  # a plan needs the shapes, not the statistics
-        generator(*generator.sample_inputs(batch_size, generator=rng, device="cpu"))
-    return generator.eval()
-
-
-def source_generator(name: str, seed: int = 0) -> Generator:
-    """A shipped source, or ``random``: the animals architecture freshly initialised with its
-    BN statistics estimated on its own samples (Fig. 10)."""
-    if name == "random":
-        torch.manual_seed(seed)
-        return reestimate_batch_norm(Generator(shipped_source("animals")[0].cfg), seed=seed)
-    return shipped_source(name)[0]
-
-
 # What a same-loss run computes from: nothing else of the chapter's sizes enters its key.
 SUPERVISED_SIZES = ("iterations", "batch_size", "eval_every", "eval_samples", "score_samples",
                     "score_truncation", "lr_adapters", "lr_latents", "lr_body", "decay_at",
@@ -210,7 +186,7 @@ def stability_check(sizes, rates, seeds, name: str = "lfw", progress: bool = Fal
             t = target(name, sizes["focus_shots"], sizes, seed=seed)
             images = training_images(t)
             trial = {**sizes, "lr_adapters": rate, "lr_latents": rate, "eval_every": 50}
-            model = bsa.AdaptedGenerator(source_generator(t.source), len(images))
+            model = bsa.AdaptedGenerator(bsa.source_generator(t.source), len(images))
             history = bsa.fit_bsa(
                 model, images, features, bsa.calibrated_weights(features, images),
                 bsa_config("bsa", len(images), seed, trial), progress=progress,
@@ -242,7 +218,7 @@ def adapt_images(method: str, source: str, given: data.ImageSet, sizes, *, seed:
     """One run of a same-loss method on the images of ``given`` from ``source``.
 
     ``target`` says in the config where the images come from; the config adds the
-    ``source``, ``seed`` and ``shots`` that :func:`build_adapted` rebuilds from, and the
+    ``source``, ``seed`` and ``shots`` that :func:`cgt.methods.bsa.build_adapted` rebuilds from, and the
     images' digest.
     The run keeps the state with the best selection score (``scoring.select_by``, FID
     by default; the adversarial runs do the same) in ``best.pt`` beside its record and
@@ -255,12 +231,12 @@ def adapt_images(method: str, source: str, given: data.ImageSet, sizes, *, seed:
     config = {"method": method, "target": target, "sizes": {k: sizes[k] for k in SUPERVISED_SIZES},
               "perceptual_network": bsa.perceptual_choice(sizes["perceptual"]),
               "source": source_fingerprint(source) if source != "random" else "random"}
-    spec = RunSpec(CHAPTER, name, profile, config, seed, builder=f"{__name__}:build_adapted",
+    spec = RunSpec(CHAPTER, name, profile, config, seed, builder="bsa-adapted",
                    scoring=scoring, code=COMPUTING_CODE + (__name__,),
                    home=None if home is None else str(home))
 
     def work(record: RunRecord, folder):
-        model = bsa.AdaptedGenerator(source_generator(source, seed), len(images))
+        model = bsa.AdaptedGenerator(bsa.source_generator(source, seed), len(images))
         encoder = bsa.Encoder(images.shape[1], model.cfg.dim_z) if method == "encoder" else None
         network, features = bsa.perceptual_features(sizes["perceptual"])
         weights = bsa.calibrated_weights(features, images, sizes["perceptual_weight"])
@@ -298,12 +274,6 @@ def _plain_metrics(metrics: dict) -> dict:
     """Numbers as floats; a chosen truncation (None: untruncated) and per-threshold
     scores kept as they are."""
     return {k: v if v is None or isinstance(v, dict) else float(v) for k, v in metrics.items()}
-
-
-def build_adapted(config: dict) -> bsa.AdaptedGenerator:
-    """The untrained model of a same-loss run's config (for :func:`cgt.runs.load_run`)."""
-    t = config["target"]
-    return bsa.AdaptedGenerator(source_generator(t["source"], t["seed"]), t["shots"])
 
 
 def trainable_count(model: bsa.AdaptedGenerator, method: str, encoder) -> int:
@@ -411,7 +381,7 @@ def reference_rows(t: Target, sizes) -> list[dict]:
     scorer, images = scoring(t, sizes), training_set(t)
     rows = [{"method": "copy", "label": "Copy the training set", **_reference(
         scorer.score_samples(images.images, extract_features(at_32px(images.images))), t)}]
-    start = bsa.AdaptedGenerator(source_generator(t.source, t.seed), len(images))
+    start = bsa.AdaptedGenerator(bsa.source_generator(t.source, t.seed), len(images))
     chosen = scorer.evaluator()(start, 0)
     rows.append({"method": "source", "label": "The source, no adaptation",
                  **_reference(scorer.final(start, chosen), t)})

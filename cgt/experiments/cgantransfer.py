@@ -18,13 +18,14 @@ import torch
 
 from .. import claims as protocol
 from .. import paths, planning, tuning
-from ..checkpoints import BIGGAN_VARIABLE, IMPORTED_BIGGAN, CheckpointError, load_source
+from ..checkpoints import BIGGAN_VARIABLE, IMPORTED_BIGGAN, CheckpointError, load_source, shipped_source
 from ..data import splits
 from ..data.real import REAL_DATASETS, real_available, real_root
 from ..methods import cgantransfer as kt
 from ..methods.extension import extend_independent, fold_new_classes
 from ..pretrain import ensure_source
-from ..methods.runner import TransferTask, fid_at, run_transfer, shipped_source, task_scoring
+from ..methods.runner import fid_at, run_transfer, task_scoring
+from ..methods.transfer import TransferTask
 from ..runs import RunRecord
 from ..train import TrainConfig
 

@@ -209,8 +209,8 @@ def gan_config(high: data.ImageSet, sizes) -> GANConfig:
 
 
 def model_config(d: Training, v: Variant, sizes) -> dict:
-    """What :func:`build_from_config` rebuilds a cell's generator from (the pool's shape:
-    its images are buffers of the saved weights)."""
+    """What :func:`cgt.methods.ctf.build_from_config` rebuilds a cell's generator from (the
+    pool's shape: its images are buffers of the saved weights)."""
     uses_pool = v.method == "ctf" and d.low is not None
     return {"gan": gan_config(d.high, sizes).to_dict(), "domain": v.domain, "g_lh": sizes["g_lh"],
             "pool": list(d.low.shape) if uses_pool else None, "low_classes": d.low_classes,
@@ -318,7 +318,7 @@ def train_cell(d: Training, v: Variant, sizes, *, seed: int, profile: str, name:
                                 data_config=data_config, scoring=scoring, home=home,
                                 progress=progress)
         config.update(phase1=first.name, phase1_key=first.key)
-    spec = RunSpec(CHAPTER, name, profile, config, seed, builder=f"{__name__}:build_from_config",
+    spec = RunSpec(CHAPTER, name, profile, config, seed, builder="ctf",
                    scoring=scoring, code=CODE, home=None if home is None else str(home))
 
     def work(record, folder):
@@ -498,20 +498,6 @@ def build_generator(d: Training, v: Variant, sizes) -> torch.nn.Module:
                                     domain=v.domain, **sizes["g_lh"])
         generator = ctf.CTFGenerator(generator, low_to_high, d.low, d.low_labels, d.same_classes)
     return generator
-
-
-def build_from_config(config: dict) -> torch.nn.Module:
-    """The untrained generator of a cell's config (for :func:`cgt.runs.load_run`): the
-    pool is a placeholder of its shape until the saved weights fill it."""
-    model = config["model"]
-    generator = Generator(GANConfig(**model["gan"]))
-    if model["pool"] is None:
-        return generator
-    low_to_high = ctf.LowToHigh(generator.cfg.channels, generator.cfg.num_classes,
-                                model["low_classes"], domain=model["domain"], **model["g_lh"])
-    return ctf.CTFGenerator(generator, low_to_high, torch.zeros(model["pool"]),
-                            torch.zeros(model["pool"][0], dtype=torch.long),
-                            model["same_classes"])
 
 
 def load(s: Setting, v: Variant, profile: str) -> torch.nn.Module:

@@ -27,13 +27,14 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from .. import atomic, planning
+from ..checkpoints import shipped_source
 from ..machine import fast_autocast
 from ..metrics.features import to_input
 from ..metrics.perceptual import load_perceptual_network, perceptual_network_id
 from ..nn import Generator
 from ..nn.biggan import truncated_normal
 from ..nn.layers import ConditionalBatchNorm2d
-from ..runs import DivergenceError
+from ..train import DivergenceError
 
 
 class ScaleShift(nn.Module):
@@ -500,3 +501,34 @@ def calibrated_weights(features, images: torch.Tensor, total: float = 1.0) -> li
     scales = [float(layer.abs().mean()) for layer in features(images)]
     inverse = [1.0 / max(s, 1e-8) for s in scales]
     return [total * w / sum(inverse) for w in inverse]
+
+
+@torch.no_grad()
+def reestimate_batch_norm(generator: Generator, batches: int = 20, batch_size: int = 64,
+                          seed: int = 0) -> Generator:
+    """The running BN statistics of ``generator`` set to its own activations' averages over
+    ``batches`` of N(0, I) inputs (a fresh network's 0/1 would be wrong in eval mode)."""
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches
+    rng = torch.Generator().manual_seed(seed)
+    generator.train()
+    for _ in range(planning.preparation(batches)):  # a plan needs the shapes, not the statistics
+        generator(*generator.sample_inputs(batch_size, generator=rng, device="cpu"))
+    return generator.eval()
+
+
+def source_generator(name: str, seed: int = 0) -> Generator:
+    """A shipped source, or ``random``: the animals architecture freshly initialised with its
+    BN statistics estimated on its own samples (Fig. 10)."""
+    if name == "random":
+        torch.manual_seed(seed)
+        return reestimate_batch_norm(Generator(shipped_source("animals")[0].cfg), seed=seed)
+    return shipped_source(name)[0]
+
+
+def build_adapted(config: dict) -> AdaptedGenerator:
+    """The untrained model of a same-loss run's config (registered in :mod:`cgt.builders`)."""
+    t = config["target"]
+    return AdaptedGenerator(source_generator(t["source"], t["seed"]), t["shots"])

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..nn import Discriminator, GANConfig
+from ..nn import Discriminator, GANConfig, Generator
 from ..nn.layers import ConditionalBatchNorm2d
 
 OPEN_CHOICES = {
@@ -442,3 +442,16 @@ def select_conditional(generator: CTFGenerator, discriminator: nn.Module):
     trainable = [p for n, p in generator.named_parameters()
                  if not n.startswith("low_to_high.") or n.startswith("low_to_high.ctf_embed.")]
     return trainable, list(discriminator.parameters())
+
+
+def build_from_config(config: dict) -> torch.nn.Module:
+    """The untrained generator of a cell's config (registered in :mod:`cgt.builders`): the
+    pool is a placeholder of its shape until the saved weights fill it."""
+    model = config["model"]
+    generator = Generator(GANConfig(**model["gan"]))
+    if model["pool"] is None:
+        return generator
+    low_to_high = LowToHigh(generator.cfg.channels, generator.cfg.num_classes,
+                            model["low_classes"], domain=model["domain"], **model["g_lh"])
+    return CTFGenerator(generator, low_to_high, torch.zeros(model["pool"]),
+                        torch.zeros(model["pool"][0], dtype=torch.long), model["same_classes"])
