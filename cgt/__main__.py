@@ -1,7 +1,7 @@
-"""``python -m cgt <command>``: the project's command line.
+"""``cgt <command>`` (or ``python -m cgt <command>``): the project's one command line.
 
 Commands:
-  pretrain <recipe>   train a source generator (recipes: see `python -m cgt pretrain --help`);
+  pretrain <recipe>   train a source generator (recipes: see `cgt pretrain --help`);
                       `torchrun --nproc_per_node N -m cgt pretrain <recipe>` trains it
                       data-parallel over N processes (the global batch is the recipe's)
   transfer <method>   teach a source model the classes of your image folder (cGANTransfer
@@ -10,9 +10,14 @@ Commands:
   ctf                 a conditional GAN from your image folder and low-quality images (CTF)
   sample <model>      a PNG grid of samples from a source model, a model file or a run record
   plan                every run a profile's book makes: steps, FLOPs, time estimates, and
-                      whether its data demands can be met (`python -m cgt plan --help`)
+                      whether its data demands can be met (`cgt plan --help`)
+  data                build the embedded datasets (`cgt data build [--tiny]`)
+  metrics             train the shipped feature or perceptual network
+  book                execute the chapters and render the book, or check the rendered pages
+  bench               how fast the training path runs here
 
-Every command does what a function of `cgt.api` (or `cgt.pretrain`) does from Python.
+Every command does what a function of `cgt.api` (or of the module it names) does from
+Python; each reports bad input and missing files as one line, without a traceback.
 """
 
 import argparse
@@ -20,15 +25,16 @@ import shlex
 import sys
 from pathlib import Path
 
-from . import api, plan
+from . import api, bench, book, plan
 from .checkpoints import CheckpointError
+from .data.embedded import main as data_main
+from .metrics.perceptual import main as metrics_main
+from .pretrain import REAL_RECIPES, RECIPES, pretrain
 
 FORMAT = argparse.RawDescriptionHelpFormatter
 
 
 def _pretrain_parser(sub) -> None:
-    from .pretrain import REAL_RECIPES, RECIPES
-
     recipes = "\n".join(f"  {name}: {r.description}"
                         for name, r in {**RECIPES, **REAL_RECIPES}.items())
     p = sub.add_parser("pretrain", help="train a pretrained source generator",
@@ -163,38 +169,54 @@ def _train_command(args) -> None:
         print(f"warning: {warning}")
 
 
-def main(argv=None) -> None:
-    from .pretrain import pretrain
+# Commands with their own parsers, in the modules whose work they do: (help, main).
+TOOLS = {"plan": ("plan a profile's runs (see cgt plan --help)", plan.main),
+         "data": ("build the embedded datasets", data_main),
+         "metrics": ("train the shipped feature or perceptual network", metrics_main),
+         "book": ("execute the chapters and render the book; check the rendered pages", book.main),
+         "bench": ("how fast the training path runs here", bench.main)}
+# What a user can fix: said in one line, never as a traceback.
+USER_ERRORS = (api.UsageError, CheckpointError, FileNotFoundError, PermissionError,
+               book.ChapterFailed)
 
+
+def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["plan"]:  # its own parser (cgt.plan)
-        sys.exit(plan.main(argv[1:]))
-    parser = argparse.ArgumentParser(prog="python -m cgt", description=__doc__, formatter_class=FORMAT)
+    try:
+        status = _command(argv)
+    except USER_ERRORS as error:
+        sys.exit(f"error: {error}")
+    if status:
+        sys.exit(status)
+
+
+def _command(argv) -> int | None:
+    if argv[:1] and argv[0] in TOOLS:
+        return TOOLS[argv[0]][1](argv[1:], prog=f"cgt {argv[0]}")
+    parser = argparse.ArgumentParser(prog="cgt", description=__doc__, formatter_class=FORMAT)
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_pretrain_parser, _transfer_parser, _adapt_parser, _ctf_parser, _sample_parser):
         add(sub)
-    sub.add_parser("plan", help="plan a profile's runs (see python -m cgt plan --help)")
+    for name, (text, _) in TOOLS.items():
+        sub.add_parser(name, help=text)
     args = parser.parse_args(argv)
-    args.line = shlex.join(["python", "-m", "cgt", *argv])
-    try:
-        if args.command == "sample":
-            grid = api.sample_grid(api.load(args.model), args.n, args.classes, args.truncation,
-                                   args.seed)
-            print(f"{args.n} samples of {args.model}: {api.save_png(grid, args.out, args.force)}")
-            return
-        if args.command in ("transfer", "adapt", "ctf"):
-            return _train_command(args)
-    except (api.UsageError, CheckpointError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
+    args.line = shlex.join(["cgt", *argv])
+    if args.command == "sample":
+        grid = api.sample_grid(api.load(args.model), args.n, args.classes, args.truncation,
+                               args.seed)
+        print(f"{args.n} samples of {args.model}: {api.save_png(grid, args.out, args.force)}")
+        return None
+    if args.command in ("transfer", "adapt", "ctf"):
+        return _train_command(args)
     entry = pretrain(args.recipe, args.iterations, args.seed, args.device, args.tiny, args.out,
                      work_dir=args.work_dir,
                      checkpoint_every=args.checkpoint_every if args.work_dir else 0,
                      batch_size=args.batch_size)
-    if not entry:  # another process of a torchrun launch: rank 0 reports
-        return
-    print(f"{args.recipe}: {entry['iterations']} iterations in {entry['wall_time_s']} s on "
-          f"{entry['device']}; {entry['file']} ({entry['size_bytes'] / 1e6:.1f} MB) "
-          f"sha256 {entry['sha256'][:16]}…")
+    if entry:  # else another process of a torchrun launch: rank 0 reports
+        print(f"{args.recipe}: {entry['iterations']} iterations in {entry['wall_time_s']} s on "
+              f"{entry['device']}; {entry['file']} ({entry['size_bytes'] / 1e6:.1f} MB) "
+              f"sha256 {entry['sha256'][:16]}…")
+    return None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``python -m cgt.bench`` (``make bench``): how fast the training path runs here.
+"""``cgt bench`` (``make bench``): how fast the training path runs here.
 
 Prints, for the current machine and as it goes: training-step throughput of two 32×32
 settings, cGANTransfer's (the 8-class source model, BigGAN-style G and D) and CTF's
@@ -354,8 +354,8 @@ def _training_line(name: str, row: dict, batch: int) -> str:
     return line
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m cgt.bench", description=__doc__,
+def main(argv=None, prog: str = "cgt bench") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64])
     parser.add_argument("--batch", type=int, default=64)
@@ -368,6 +368,3 @@ def main(argv=None) -> None:
     atomic.write_json(Path(args.out), report)
     print(f"written to {args.out}")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """The papermill → Jupyter Book pipeline behind ``make book``.
 
-``python -m cgt.book build --profile quick``:
+``cgt book build --profile quick``:
 
 1. reads ``_toc.yml``; every page whose MyST text carries a jupytext header is a
    chapter notebook;
@@ -205,8 +205,8 @@ def build(profile: str, force: bool = False, only: list[str] | None = None) -> d
     return timings
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m cgt.book", description=__doc__,
+def main(argv=None, prog: str = "cgt book") -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="execute the chapters and render the book")
@@ -217,18 +217,11 @@ def main(argv=None) -> None:
     c.add_argument("--html", default=str(paths.build_dir() / "html"))
     c.add_argument("--screenshots", default=str(paths.build_dir() / "screenshots"))
     args = parser.parse_args(argv)
-    try:
-        if args.command == "build":
-            build(args.profile, args.force, args.only)
-        else:
-            from .browser import check_book
-            problems = check_book(Path(args.html), Path(args.screenshots))
-            if problems:
-                raise ChapterFailed("book check failed:\n" + "\n".join(problems))
-    except ChapterFailed as error:
-        print(f"\nERROR: {error}", file=sys.stderr)
-        raise SystemExit(1) from None
+    if args.command == "build":
+        build(args.profile, args.force, args.only)
+    else:
+        from .browser import check_book
+        problems = check_book(Path(args.html), Path(args.screenshots))
+        if problems:
+            raise ChapterFailed("book check failed:\n" + "\n".join(problems))
 
-
-if __name__ == "__main__":
-    main()

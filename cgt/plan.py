@@ -1,4 +1,4 @@
-"""``python -m cgt plan``: every run a profile's book makes, what it costs, and whether
+"""``cgt plan``: every run a profile's book makes, what it costs, and whether
 its data demands can be met, before any hour is spent.
 
 The plan runs each chapter's own experiment functions in :mod:`cgt.planning` mode (a
@@ -45,7 +45,7 @@ from .profiles import PROFILES, sizes
 # Dense bf16 tensor-core peaks from the vendors' datasheets, TFLOP/s (V100 and T4: fp16).
 GPU_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0,
                    "L4": 121.0, "V100": 125.0, "T4": 65.0}
-# Measured with ``python -m cgt.bench --device cuda`` on an H200 (torch 2.11; the figures
+# Measured with ``cgt bench --device cuda`` on an H200 (torch 2.11; the figures
 # are in data/bench/): the 32-px training steps at batch 64 ran 16-19 iterations a second
 # whatever their width (16: 132 GFLOP a step, 64: 2,097), bound by launching kernels, not
 # by FLOPs; at batch 256 the width-64 step reached 89 TFLOP/s, 9 % of the bf16 peak (the
@@ -225,8 +225,8 @@ def timeout_minutes(hours: float, margin: float = 2.0, fixed: int = 60) -> int:
     return math.ceil(hours * 60 * margin) + fixed
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cgt plan", description=__doc__,
+def main(argv=None, prog: str = "cgt plan") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=PROFILES, default="paper")
     parser.add_argument("--chapter", action="append", choices=list(CHAPTERS),

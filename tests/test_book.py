@@ -25,7 +25,7 @@ def built_book(tmp_path_factory):
     shutil.rmtree(runs, ignore_errors=True)
     env = {**os.environ, "CGT_HOME": str(home), "CGT_DATA_CACHE": str(ROOT / "data" / "cache"),
            "CGT_RUNS_DIR": str(runs)}
-    command = [sys.executable, "-m", "cgt.book", "build", "--profile", "smoke"]
+    command = [sys.executable, "-m", "cgt", "book", "build", "--profile", "smoke"]
     first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout + first.stderr
     timings_first = json.loads((home / "_build" / "timings-smoke.json").read_text())
@@ -59,7 +59,7 @@ def test_the_book_shows_papermill_outputs(built_book):
                            "chromium-driver` (.ci/run installs them)")
 def test_every_page_opens_cleanly_in_headless_chromium(built_book):
     build, env = built_book[0], built_book[3]
-    result = subprocess.run([sys.executable, "-m", "cgt.book", "check", "--html",
+    result = subprocess.run([sys.executable, "-m", "cgt", "book", "check", "--html",
                              str(build / "html"), "--screenshots", str(build / "shots")],
                             cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

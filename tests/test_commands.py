@@ -1,4 +1,4 @@
-"""`python -m cgt` commands and the cgt.api functions behind them."""
+"""The `cgt` command (also `python -m cgt`) and the cgt.api functions behind it."""
 
 import json
 
@@ -9,7 +9,7 @@ from PIL import Image
 
 from cgt import api
 from cgt import train as train_module
-from cgt.__main__ import main
+from cgt.__main__ import TOOLS, main
 from cgt.builders import load_generator
 from cgt.checkpoints import export_model
 from cgt.methods import bsa as bsa_module
@@ -44,6 +44,19 @@ def test_sample_refuses_bad_input_with_a_message(tmp_path, arguments, message):
     with pytest.raises(SystemExit, match=message):
         main(["sample", *arguments, "--out", str(tmp_path / "x.png")])
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("tool", sorted(TOOLS))
+def test_every_tool_is_a_sub_command_of_the_one_command(tool, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([tool, "--help"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith(f"usage: cgt {tool}")
+
+
+def test_a_tools_missing_file_is_one_error_line_not_a_traceback(tmp_path):
+    with pytest.raises(SystemExit) as done:
+        main(["plan", "--timeout-of", str(tmp_path / "plan.json")])
+    assert str(done.value.code).startswith("error: ") and "plan.json" in str(done.value.code)
 
 
 class Pickled:

