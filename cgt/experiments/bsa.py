@@ -242,7 +242,7 @@ def adapt_images(method: str, source: str, given: data.ImageSet, sizes, *, seed:
         weights = bsa.calibrated_weights(features, images, sizes["perceptual_weight"])
         select = spec.scoring.evaluator()
         resumed = (folder / "last.pt").exists() and (folder / "best.pt").exists()
-        key = getattr(spec.scoring, "select_by", "fid")
+        key = spec.scoring.select_by
         best = torch.load(folder / "best.pt", weights_only=True)["best"] if resumed else {key: np.inf}
 
         def evaluate(adapted, iteration):

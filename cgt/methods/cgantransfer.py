@@ -132,6 +132,7 @@ class KnowledgeTransfer(NewClassRows):
         return self.scores + self.score_bias if self.score_bias is not None else self.scores
 
     def rows(self) -> torch.Tensor:
+        """M×C: row y' is S^{y'} · [γ̂^1 … γ̂^N] + r^{y'} (Eq. 5, 6; β alike)."""
         out = self.effective_scores() @ self.prior.rows
         return out + self.residual if self.residual is not None else out
 
@@ -189,9 +190,10 @@ def transfer_blocks(generator: ExtendedGenerator) -> list[tuple[KnowledgeTransfe
 def transfer_penalty(generator: ExtendedGenerator) -> torch.Tensor:
     """λ_r L_r + λ_s L_s of Eq. (7).
 
-    Paper form: squared ℓ2 norms of the residuals and ℓ1 norms of the scores, summed
-    over layers and new classes.  Official form (``mean_penalties``): the mean of
-    each tensor's squares / absolute values, summed over tensors, score biases included.
+    Paper form: squared ℓ2 norms of the residuals and ℓ1 norms of the
+    scores, summed over layers and new classes.  Official form
+    (``mean_penalties``): the mean of each tensor's squares / absolute
+    values, summed over tensors, score biases included.
     """
     blocks = [b for pair in transfer_blocks(generator) for b in pair]
     config = blocks[0].config

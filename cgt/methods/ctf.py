@@ -111,18 +111,20 @@ def grey(images: torch.Tensor) -> torch.Tensor:
     return (images * weights).sum(1, keepdim=True)
 
 
-def difference_maps(current: torch.Tensor, previous: torch.Tensor, domain: str = "dct") -> torch.Tensor:
-    """H_m of Eq. (3) (``previous`` the grey low-quality image) and Eq. (4) (``previous``
-    the S maps of block m − 1): for every map F_m^t, the mean over s of
-    D(F_m^t) − D(Upscale(F_{m-1}^s)), taken back with D⁻¹.  ``domain="pixel"`` skips
-    the transform (the ablation)."""
+def difference_maps(current: torch.Tensor, previous: torch.Tensor,
+                    domain: str = "dct") -> torch.Tensor:
+    """H_m of Eq. (3) (``previous`` the grey low-quality image) and Eq. (4)
+    (``previous`` the S maps of block m − 1): for every map F_m^t, the mean
+    over s of D(F_m^t) − D(Upscale(F_{m-1}^s)), taken back with D⁻¹.
+    ``domain="pixel"`` skips the transform (the ablation)."""
     if domain not in ("dct", "pixel"):
         raise ValueError(f"unknown difference domain '{domain}'; valid: dct, pixel")
     reference = upscale(previous, current.shape[-1])
     if domain == "pixel":
         return current - reference.mean(1, keepdim=True)
     current_f, reference_f = dct2(current.float()), dct2(reference.float())
-    return idct2(current_f - reference_f.mean(1, keepdim=True)).to(current.dtype)
+    difference = current_f - reference_f.mean(1, keepdim=True)
+    return idct2(difference).to(current.dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -280,13 +282,14 @@ class LowToHigh(nn.Module):
             previous = h
         return torch.tanh(self.output(h)), differences, codes
 
-    def transferring_features(self, differences: list, codes: list) -> list[torch.Tensor]:
-        """CTF_m = [H_m, Embed([γ_{m,2}^c, β_{m,2}^c, one-hot g_L])] of Eq. (2), the
-        embedding broadcast over the block's resolution."""
+    def transferring_features(self, differences: list,
+                              codes: list) -> list[torch.Tensor]:
+        """CTF_m = [H_m, Embed([γ_{m,2}^c, β_{m,2}^c, one-hot g_L])] of Eq. (2),
+        the embedding broadcast over the block's resolution."""
         ctfs = []
         for h, code, embed in zip(differences, codes, self.ctf_embed):
-            code = embed(code.to(h.dtype))[:, :, None, None].expand(-1, -1, h.shape[-2], h.shape[-1])
-            ctfs.append(torch.cat([h, code], 1))
+            code = embed(code.to(h.dtype))[:, :, None, None]
+            ctfs.append(torch.cat([h, code.expand(-1, -1, *h.shape[-2:])], 1))
         return ctfs
 
     def sample_noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:

@@ -72,7 +72,7 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
                            replace(train, seed=task.seed), select_parameters=select,
                            evaluate=spec.scoring.evaluator(), regulariser=regulariser,
                            out_dir=folder, record=record, progress=progress,
-                           select_by=getattr(spec.scoring, "select_by", "fid"))
+                           select_by=spec.scoring.select_by)
         record.metrics["best"] = result.best
         record.metrics["train_images"] = len(trained_on)
         (folder / "last.pt").unlink(missing_ok=True)  # only an interrupted run needs it

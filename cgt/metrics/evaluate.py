@@ -174,7 +174,14 @@ def class_scores(generator, features: np.ndarray, labels: np.ndarray, dataset: s
 
 
 class _Selection:
-    """The selection score of :class:`Scoring` and :class:`ImageScoring` (the same rule)."""
+    """The selection score of :class:`Scoring` and :class:`ImageScoring` (the same rule).
+
+    Every scoring (these two and :class:`SplitScoring`) answers ``evaluator()``,
+    ``final(model, best)`` and ``select_by``: the measure, lower is better, by which a
+    run keeps its best checkpoint.
+    """
+
+    select_by = "fid"  # a class constant, not a field: it enters no run key
 
     def evaluator(self):
         """``evaluate(G, iteration)`` for :func:`cgt.train.train_gan`: the selection score."""
