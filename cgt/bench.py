@@ -368,3 +368,6 @@ def main(argv=None, prog: str = "cgt bench") -> None:
     atomic.write_json(Path(args.out), report)
     print(f"written to {args.out}")
 
+
+if __name__ == "__main__":  # the former entry point: say where it went instead of doing nothing
+    raise SystemExit("error: the benchmark's command is now `cgt bench` (or `python -m cgt bench`)")

@@ -225,3 +225,6 @@ def main(argv=None, prog: str = "cgt book") -> None:
         if problems:
             raise ChapterFailed("book check failed:\n" + "\n".join(problems))
 
+
+if __name__ == "__main__":  # the former entry point: say where it went instead of doing nothing
+    raise SystemExit("error: the book's command is now `cgt book …` (or `python -m cgt book …`)")

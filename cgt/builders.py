@@ -35,7 +35,7 @@ RUN_MODEL_FORMAT = "cgt-run-1"
 def builder_named(name) -> Callable[[dict], torch.nn.Module]:
     """The registered builder ``name`` (or a former name of one); anything else is refused,
     so that a model file or run record cannot choose which code runs."""
-    name = FORMER_NAMES.get(name, name) if isinstance(name, str) else name
+    name = FORMER_NAMES.get(name, name) if isinstance(name, str) else repr(name)
     if name not in BUILDERS:
         raise CheckpointError(f"'{name}' is not a cgt model builder (known: "
                               f"{', '.join(sorted(BUILDERS))})")

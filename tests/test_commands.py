@@ -211,7 +211,8 @@ def test_a_model_file_or_record_cannot_choose_which_code_runs(tmp_path):
     torch.save({"format": "cgt-run-1", "builder": "os:system", "config": "echo hacked",
                 "generator": {}}, tmp_path / "evil.pt")
     (tmp_path / "evil.json").write_text(json.dumps({"builder": "os:system", "config": "echo hacked"}))
-    for name in ("evil.pt", "evil.json"):
+    (tmp_path / "odd.json").write_text(json.dumps({"builder": ["os", "system"], "config": {}}))
+    for name in ("evil.pt", "evil.json", "odd.json"):
         with pytest.raises(api.CheckpointError, match="not a cgt model builder"):
             api.load(tmp_path / name)
 

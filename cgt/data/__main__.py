@@ -1,4 +1,5 @@
-"""``python -m cgt.data …`` is ``cgt data …`` (the form data/manifest.json records)."""
+"""``python -m cgt.data …`` is ``cgt data …`` (the form data/README.md and the shipped
+networks' manifests were written with)."""
 
 import sys
 

@@ -164,7 +164,7 @@ def feature_network_info(file: Path | None = None) -> dict:
     meta = (file or weights_file()).with_suffix(".json")
     if not meta.exists():
         raise FileNotFoundError(f"no feature network at {meta.parent}: train it with "
-                                f"`python -m cgt.metrics train-features`")
+                                f"`cgt metrics train-features`")
     return json.loads(meta.read_text())
 
 
@@ -183,7 +183,7 @@ def _shipped_network() -> FeatureNetwork:
     return _load_checked(weights_file())
 
 
-def _load_checked(file: Path, network: type = None, command: str = "python -m cgt.metrics train-features"):
+def _load_checked(file: Path, network: type = None, command: str = "cgt metrics train-features"):
     """``network()`` with the weights of ``file`` (fp32, eval mode), after checking the
     sha256 that its manifest (``file`` with ``.json``) records."""
     info = json.loads(file.with_suffix(".json").read_text()) if file.with_suffix(".json").exists() else None

@@ -29,7 +29,7 @@ from .features import _load_checked, save_feature_network, train_classifier
 # The targets of the BSA chapter are left out: the network has never seen a face.
 PERCEPTUAL_HEADS = {"fashion_mnist": 10, "animal_shape": 10, "hanzi": 3755, "digits": 10}
 WIDTHS = (32, 48, 96)
-COMMAND = "python -m cgt.metrics train-perceptual"
+COMMAND = "cgt metrics train-perceptual"
 
 
 class PerceptualNetwork(nn.Module):
