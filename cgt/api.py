@@ -29,8 +29,8 @@ import torch
 from PIL import Image
 
 from . import atomic
-from .builders import builder_named, export_run_model, load_generator
-from .checkpoints import CheckpointError, built_manifest, load_source, sources_manifest
+from .builders import export_run_model, load, source_names
+from .checkpoints import CheckpointError
 from .data import ImageSet, k_shot
 from .data.real import load_image_folder
 from .data import low_quality
@@ -42,34 +42,11 @@ from .methods.transfer import TransferTask
 from .metrics import ImageScoring, generate
 from .plots import image_grid
 from .profiles import SIZES
-from .runs import RunRecord, rebuild
+from .runs import RunRecord
 
 
 class UsageError(ValueError):
     """Bad input from a user: the command line prints it without a traceback."""
-
-
-def source_names() -> list[str]:
-    """The source models a transfer can start from (shipped, or pretrained into _build)."""
-    return sorted({*sources_manifest(), *built_manifest()})
-
-
-def load(model: str | Path) -> torch.nn.Module:
-    """The generator named by ``model`` (a source name, a model file or a run record)."""
-    path = Path(model)
-    if path.suffix == ".json" and path.is_file():
-        try:
-            builder_named(json.loads(path.read_text()).get("builder"))
-        except (ValueError, AttributeError):
-            raise UsageError(f"{path} is not a run record") from None
-        return rebuild(path)
-    if path.suffix == ".pt" and path.is_file():
-        return load_generator(path)[0].eval()
-    names = source_names()
-    if str(model) in names:
-        return load_source(str(model))[0].eval()
-    raise UsageError(f"'{model}' is neither a source model ({', '.join(names)}) nor a model "
-                     f"file (.pt) nor a run record (.json) that exists")
 
 
 def images_for(folder: str | Path, generator: torch.nn.Module, one_domain: bool = False) -> ImageSet:
@@ -221,7 +198,7 @@ def _finish(record: RunRecord, folder: Path, images: ImageSet, arguments: dict, 
     """Model file, sample grid and report of a finished run."""
     if record.status != "complete":
         raise RuntimeError(f"the run did not complete ({record.status}); its record: {record.path}")
-    generator = rebuild(record.path)
+    generator = load(record.path)
     model = folder / "model.pt"
     export_run_model(model, record.builder, record.config, generator)
     samples = save_png(sample_grid(generator, 64, truncation=truncation), folder / "samples.png",
@@ -371,7 +348,8 @@ def ctf(images: ImageSet, out: str | Path, *, low: ImageSet | None = None,
                  "seed": seed, "profile": profile}
     folder = _claim_folder(out, arguments, force)
     scoring = ImageScoring.of(images, sizes["eval_samples"], sizes["score_samples"])
-    record = ctf_study.train_cell(d, ctf_study.Variant("ctf"), sizes, seed=seed, profile=profile,
+    record = ctf_study.train_cell(d, ctf_study.Variant("ctf"), ctf_study.CellSizes.of(sizes),
+                                  seed=seed, profile=profile,
                                   name="run", data_config={"images": arguments["images"]},
                                   scoring=scoring, home=folder, progress=progress)
     return _finish(record, folder, images, arguments, command, truncation=None)

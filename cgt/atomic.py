@@ -8,11 +8,14 @@ builds) writing the same file at once cannot collide on it.
 from __future__ import annotations
 
 import json
+import math
 import os
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
+import numpy as np
 import torch
 
 
@@ -51,6 +54,24 @@ def write_text(path: Path, text: str) -> None:
 def write_bytes(path: Path, data: bytes) -> None:
     with replacing(path) as tmp:
         tmp.write_bytes(data)
+
+
+def plain(value, key: Callable = str, strict: bool = False):
+    """``value`` in JSON's plain values, as it would read back: mappings with text keys
+    (``key`` writes them), tuples as lists, NumPy numbers and one-element tensors as
+    Python numbers, any other object as its text; with ``strict``, NaN and ±inf as None
+    (strict JSON).  The one converter for records, run configs and claims rows."""
+    if isinstance(value, Mapping):
+        return {key(k): plain(v, key, strict) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v, key, strict) for v in value]
+    if isinstance(value, (np.generic, torch.Tensor)):
+        value = value.item()
+    if isinstance(value, float):
+        return None if strict and not math.isfinite(value) else value
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
 
 
 def write_json(path: Path, payload, indent: int = 1) -> None:

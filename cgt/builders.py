@@ -4,18 +4,23 @@ A run record, and a model file that a run exported, name the builder of their mo
 The run layer looks that name up here instead of importing a module that a string
 names, so a file read from disk never chooses which code runs, and nothing below the
 chapters reaches up into them: every builder lives with the method it builds.
+
+:func:`load` is the one way to load a generator that cgt wrote, whatever wrote it: a
+source model by name, a model file, or a run record.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from . import atomic
-from .checkpoints import model_from_payload, read_model_file
+from . import atomic, planning
+from .checkpoints import (built_manifest, load_source, model_from_payload, read_model_file,
+                          sources_manifest)
 from .methods import bsa, ctf, transfer
 from .state_dicts import CheckpointError, load_state
 
@@ -67,3 +72,44 @@ def load_generator(path: Path, device="cpu", sha256: str | None = None):
     generator = build(payload["builder"], payload["config"])
     load_state(generator, payload["generator"], "generator")
     return generator.to(device).eval(), None
+
+
+def source_names() -> list[str]:
+    """The source models a transfer can start from (shipped, or pretrained into _build)."""
+    return sorted({*sources_manifest(), *built_manifest()})
+
+
+def load(model: str | Path, which: str = "best", device="cpu") -> torch.nn.Module:
+    """The generator, in eval mode, of anything cgt wrote: a source model by name
+    (:func:`source_names`), a model file (``.pt``: a source's or a run's export), or a
+    run record (``.json``: its builder rebuilds the untrained model from the record's
+    config, and the run's ``best`` or ``last`` weights are loaded into it)."""
+    path = Path(model)
+    if path.suffix == ".json":
+        return _from_record(path, which).to(device)
+    if path.suffix == ".pt" and path.is_file():
+        return load_generator(path, device)[0]
+    if str(model) in source_names():
+        return load_source(str(model), device)[0].eval()
+    raise CheckpointError(f"'{model}' is neither a source model ({', '.join(source_names())}) nor "
+                          f"a model file (.pt) nor a run record (.json) that exists")
+
+
+def _from_record(record_file: Path, which: str) -> torch.nn.Module:
+    if not record_file.is_file():
+        raise FileNotFoundError(f"no run record {record_file}: run the experiment first")
+    try:
+        saved = json.loads(record_file.read_text())
+        builder, config = saved.get("builder"), saved["config"]
+    except (ValueError, AttributeError, KeyError):
+        raise CheckpointError(f"{record_file} is not a run record") from None
+    if not builder:
+        raise CheckpointError(f"run {saved.get('name')} keeps no model to load")
+    make = builder_named(builder)  # refused before any file beside the record is read
+    weights = record_file.with_suffix("") / f"{which}.pt"
+    if not weights.exists() and planning.writes_weights():
+        raise FileNotFoundError(f"no {which}.pt beside {record_file} (status: {saved.get('status')})")
+    generator = make(config)
+    if weights.exists():  # a plan's runs keep none: it asks only what sampling costs
+        generator.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["generator"])
+    return generator.eval()

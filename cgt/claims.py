@@ -48,6 +48,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from . import paper_tables
+from .atomic import plain
 
 VERDICTS = ("supported", "contradicted", "inconclusive", "untestable")
 KINDS = ("superiority", "equivalence", "non-inferiority", "speed", "exact")
@@ -145,19 +146,7 @@ class Result:
     def as_dict(self) -> dict:
         """Strict JSON: units become text keys (a seed ``"3"``, a (setting, dataset, seed)
         unit ``"2/25 fashion_mnist 0"``); NaN and an unbounded side of an interval, None."""
-        return _plain(asdict(self))
-
-
-def _plain(value):
-    if isinstance(value, dict):
-        return {_unit_text(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+        return plain(asdict(self), key=_unit_text, strict=True)
 
 
 def _unit_text(key) -> str:

@@ -39,7 +39,6 @@ from pathlib import Path
 from . import atomic, paths, planning
 from .experiments import bsa, cgantransfer, ctf, foundations
 from .machine import device_description
-from .pretrain import source_models
 from .profiles import PROFILES, sizes
 
 # Dense bf16 tensor-core peaks from the vendors' datasheets, TFLOP/s (V100 and T4: fp16).
@@ -57,47 +56,9 @@ DEFAULT_UTILISATION = 0.10
 DEFAULT_STEP_FLOOR_S = 0.054
 
 
-def foundations_steps(profile, s):
-    return [("source models", lambda: source_models(s["retrain_iterations"], progress=False)),
-            ("parity", lambda: foundations.parity(s, profile, progress=False))]
-
-
-def bsa_steps(profile, s):
-    return [(name, lambda f=f: f(profile, s, progress=False))
-            for name, f in (("comparison", bsa.comparison), ("dataset sizes", bsa.dataset_sizes),
-                            ("source selection", bsa.source_selection))]
-
-
-def ctf_steps(profile, s):
-    return [("pilot", lambda: ctf.pilot(s, profile, progress=False)),
-            ("Table I", lambda: ctf.table("table1", s, profile, progress=False)),
-            ("Table II", lambda: ctf.table("table2", s, profile, progress=False)),
-            ("Table I on CIFAR-10", lambda: ctf.real_table(s, profile, progress=False)),
-            ("ablations", lambda: ctf.ablations(s, profile, progress=False))]
-
-
-def cgantransfer_steps(profile, s):
-    c = cgantransfer
-    rates = {}  # the tuning step's choice, which every later step trains at
-
-    def tune():
-        rates.update(c.arm_rates(c.tune_rates(profile, s, progress=False)[0]))
-
-    steps = [("learning rates", tune),
-             ("Table 1 (left)", lambda: c.main_grid(profile, s, rates, progress=False)),
-             ("Table 1 (right)", lambda: c.cross_dataset(profile, s, rates, progress=False)),
-             ("Table 2", lambda: (c.components(profile, s, rates["cgantransfer"], progress=False),
-                                  c.ablation_picture(profile, s, rates, progress=False))),
-             ("Table 3", lambda: c.finetuning(profile, s, rates["cgantransfer"], progress=False))]
-    if profile == "paper":  # as the chapter: the real-data tables belong to the paper profile
-        steps += [("CIFAR-100", lambda: c.cifar100_grid(profile, s, rates, progress=False)),
-                  ("Places365", lambda: c.places365_cross(profile, s, rates, progress=False))]
-    return steps
-
-
-# The chapters in book order, each with the experiment functions its notebook calls.
-CHAPTERS = {"foundations": foundations_steps, "bsa": bsa_steps, "ctf": ctf_steps,
-            "cgantransfer": cgantransfer_steps}
+# The chapters in book order, each with the calls of its notebook that make runs.
+CHAPTERS = {"foundations": foundations.steps, "bsa": bsa.steps, "ctf": ctf.steps,
+            "cgantransfer": cgantransfer.steps}
 
 
 @contextmanager

@@ -215,7 +215,7 @@ def writes_weights() -> bool:
     """Whether a training loop writes its best weights (``best.pt``): always, but in a plan
     that is not a dry run, where the weights of a few steps decide nothing and writing a
     128-px model's took seconds a run; what reads them then builds the model from its
-    config alone (:func:`cgt.runs.rebuild`), which costs the same to sample from."""
+    config alone (:func:`cgt.builders.load`), which costs the same to sample from."""
     return _session is None or _session.dry_run
 
 

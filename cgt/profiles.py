@@ -12,6 +12,8 @@ A chapter asks ``sizes("data", profile)`` and never types a size into a cell.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from types import MappingProxyType
 
 from . import planning
@@ -235,3 +237,21 @@ def sizes(chapter: str, profile: str) -> MappingProxyType:
     if chapter not in SIZES:
         raise KeyError(f"no sizes for chapter '{chapter}'; known: {', '.join(sorted(SIZES))}")
     return MappingProxyType(planning.clip_sizes(SIZES[chapter][check_profile(profile)]))
+
+
+@dataclass(frozen=True)
+class RunSizes:
+    """The sizes one kind of run reads, typed.  A subclass's fields are everything such a
+    run may read and all of it enters its run key (``asdict``), so no size can be read by
+    a run and left out of its key: there is no list of keys to keep by hand."""
+
+    @classmethod
+    def of(cls, sizes):
+        """Those of ``sizes`` (a chapter's sizes, or another ``RunSizes``) that ``cls`` reads."""
+        given = asdict(sizes) if is_dataclass(sizes) else sizes
+        if not isinstance(given, Mapping):
+            raise TypeError(f"{cls.__name__}.of needs a chapter's sizes, got {type(sizes).__name__}")
+        missing = [f.name for f in fields(cls) if f.name not in given]
+        if missing:
+            raise KeyError(f"{cls.__name__} needs the sizes {', '.join(missing)}")
+        return cls(**{f.name: given[f.name] for f in fields(cls)})

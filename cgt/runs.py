@@ -2,8 +2,8 @@
 
 A :class:`RunSpec` says everything that decides what a run computes (its
 configuration, seed, how its model is rebuilt, how it is scored, and the code
-that computes it); :func:`run` runs it once, and :func:`load_run` rebuilds its
-best model from the record alone.  A record holds the configuration, seed, run
+that computes it); :func:`run` runs it once, and :func:`load_run` (that is,
+:func:`cgt.builders.load`) rebuilds its best model from the record alone.  A record holds the configuration, seed, run
 key, git revision, device, wall time, library versions and the metrics of one
 run, and is written atomically under ``paths.runs_dir(profile)/<chapter>/<name>.json``
 with the run's files (``best.pt``, ``last.pt``) in the folder of the same name.
@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 
 from . import __version__, atomic, paths, planning
-from .builders import build
+from .builders import load
 from .machine import compute_kind, device_description, pick_device
 from .train import DivergenceError
 from .metrics.evaluate import ImageScoring, Scoring, SplitScoring
@@ -162,10 +162,6 @@ def record_path(chapter: str, name: str, profile: str, home: str | None = None) 
     return paths.runs_dir(profile) / chapter / f"{name}.json"
 
 
-def _plain(value):
-    return json.loads(json.dumps(value, default=str))
-
-
 @dataclass(frozen=True)
 class RunSpec:
     """Everything that decides what one run computes, and where it lives.
@@ -189,7 +185,7 @@ class RunSpec:
     home: str | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "config", _plain(self.config))
+        object.__setattr__(self, "config", atomic.plain(self.config))
 
     @property
     def path(self) -> Path:
@@ -220,17 +216,21 @@ class RunSpec:
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def run(spec: RunSpec, work: Callable[[RunRecord, Path], None]) -> RunRecord:
-    """Run ``work(record, folder)`` unless a complete record with the same key exists.
+def run(spec: RunSpec, train: Callable[[RunRecord, Path], dict | None]) -> RunRecord:
+    """The one way a run is executed: ``train(record, folder)`` makes the run's models,
+    trains them with ``folder`` for their checkpoints and returns the metrics of the
+    state it kept (a :class:`cgt.train.BestCheckpoint`, whose ``best.pt`` is the run's
+    model), or None for a run that keeps no model.
 
     A complete record of the same key is returned as it is (a rerun of the chapter
     skips the work). An incomplete one of the same key runs again in the same
-    ``folder``, where :func:`cgt.train.train_gan` resumes from its ``last.pt``; a
-    record of another key (other configuration or code) is discarded with its files,
-    so nothing computed by other code is resumed or shown. With ``spec.scoring`` the
-    run's ``best.pt`` is then scored afresh into ``metrics["score"]``. A diverged run
-    is recorded as failed and returned, so one bad run does not stop a whole book,
-    except in the smoke profile, where it raises.
+    ``folder``, where the training loop resumes from its ``last.pt``; a record of
+    another key (other configuration or code) is discarded with its files, so nothing
+    computed by other code is resumed or shown. Once trained, the kept metrics become
+    ``metrics["best"]``, ``last.pt`` goes (only an interrupted run needs it) and, with
+    ``spec.scoring``, the kept model is scored afresh into ``metrics["score"]``.  A
+    diverged run is recorded as failed and returned, so one bad run does not stop a
+    whole book, except in the smoke profile, where it raises.
     """
     key, folder = spec.key, spec.path.with_suffix("")
     if spec.path.exists():
@@ -250,7 +250,10 @@ def run(spec: RunSpec, work: Callable[[RunRecord, Path], None]) -> RunRecord:
             if twin is not None:  # planning: a run of this shape was measured already
                 _copy_twin(record_path(*twin, spec.profile, spec.home), record, folder)
                 return record
-            work(record, folder)
+            best = train(record, folder)
+            if best is not None:
+                record.metrics["best"] = best
+            (folder / "last.pt").unlink(missing_ok=True)
             if spec.scoring is not None:
                 record.metrics["score"] = _fresh_score(spec, record)
     except DivergenceError:
@@ -266,7 +269,7 @@ def _fresh_score(spec: RunSpec, record: RunRecord) -> dict:
     if not planning.writes_weights():
         planning.samples(spec.scoring.final_samples)
         return dict(record.metrics.get("best") or {})
-    model = rebuild(record.path).to(pick_device())
+    model = load(record.path, device=pick_device())
     return spec.scoring.final(model, record.metrics.get("best"))
 
 
@@ -286,23 +289,6 @@ def _link_or_copy(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
-def rebuild(record_file: Path, which: str = "best") -> torch.nn.Module:
-    """The model of a run record, rebuilt by its builder from its config alone, with the
-    ``best`` (or ``last``) weights of the run loaded, in eval mode."""
-    if not record_file.exists():
-        raise FileNotFoundError(f"no run record {record_file}: run the experiment first")
-    saved = json.loads(record_file.read_text())
-    if not saved.get("builder"):
-        raise ValueError(f"run {saved['name']} keeps no model to load")
-    weights = record_file.with_suffix("") / f"{which}.pt"
-    if not weights.exists() and planning.writes_weights():
-        raise FileNotFoundError(f"no {which}.pt beside {record_file} (status: {saved['status']})")
-    model = build(saved["builder"], saved["config"])
-    if weights.exists():  # a plan's runs keep none: it asks only what sampling costs
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["generator"])
-    return model.eval()
-
-
 def completed_record(chapter: str, name: str, profile: str) -> dict:
     """The saved record of a complete run, for the specs of runs that continue it (their
     key holds its key: a run that starts from another one reruns when that one did)."""
@@ -315,7 +301,7 @@ def completed_record(chapter: str, name: str, profile: str) -> dict:
 
 def load_run(chapter: str, name: str, profile: str, which: str = "best") -> torch.nn.Module:
     """The best (or last) model of a finished run, from its record alone."""
-    return rebuild(paths.runs_dir(profile) / chapter / f"{name}.json", which)
+    return load(paths.runs_dir(profile) / chapter / f"{name}.json", which)
 
 
 def load_records(profile: str) -> list[dict]:

@@ -98,6 +98,38 @@ class TrainResult:
         return self.ema.module if self.ema is not None else self.generator
 
 
+class BestCheckpoint:
+    """Which state a run keeps, the one rule of every training loop: the state with the
+    lowest ``select_by`` so far, written to ``folder/best.pt`` (the start included: a run
+    that only got worse keeps where it started).  A collapsed evaluation (samples that
+    stopped varying) is never chosen; if every one collapsed, :meth:`settle` keeps the
+    last state, flagged, so that the run is shown and counted as a failure, not a score.
+    A plan's runs keep no weights (:func:`cgt.planning.writes_weights`), only the metrics."""
+
+    def __init__(self, folder: str | Path | None, select_by: str = "fid"):
+        keeps_file = folder is not None and planning.writes_weights()
+        self.file = Path(folder) / "best.pt" if keeps_file else None
+        self.select_by = select_by
+        self.metrics: dict | None = None
+
+    def offer(self, metrics: dict, weights: Callable[[], dict]) -> None:
+        """Keep ``weights()`` (a state-dict payload) when ``metrics`` beat the kept state's."""
+        if self.select_by in metrics and not metrics.get("collapsed") and (
+                self.metrics is None or metrics[self.select_by] < self.metrics[self.select_by]):
+            self._keep(metrics, weights)
+
+    def settle(self, history: list[dict], weights: Callable[[], dict]) -> dict | None:
+        """The kept state's metrics once a run ends: the last evaluation's if none was kept."""
+        if self.metrics is None and history and self.select_by in history[-1]:
+            self._keep(history[-1], weights)
+        return self.metrics
+
+    def _keep(self, metrics: dict, weights: Callable[[], dict]) -> None:
+        self.metrics = atomic.plain(metrics)
+        if self.file is not None:
+            atomic.save_torch({**weights(), "metrics": self.metrics}, self.file)
+
+
 def all_parameters(generator: nn.Module, discriminator: nn.Module):
     """Default selection: everything trains."""
     return list(generator.parameters()), list(discriminator.parameters())
@@ -364,11 +396,11 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
         if out_dir is not None and main_process:
             atomic.save_torch(loop.state(iteration), out_dir / "last.pt")
 
-    def keep_best(metrics: dict) -> None:
-        result.best = dict(metrics)
-        if out_dir and planning.writes_weights():
-            atomic.save_torch({"generator": loop.sampler.state_dict(), "metrics": metrics,
-                               "gan_config": generator.cfg.to_dict()}, out_dir / "best.pt")
+    keeper = BestCheckpoint(out_dir, select_by)
+    keeper.metrics = result.best  # a resumed run's, from last.pt
+
+    def weights() -> dict:
+        return {"generator": loop.sampler.state_dict(), "gan_config": generator.cfg.to_dict()}
 
     def evaluation(done: int, losses: dict) -> None:
         loop.sampler.eval()
@@ -377,10 +409,8 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
                        **losses, **evaluate(loop.sampler, done)}
         generator.train()
         result.history.append(metrics)
-        # a collapsed generator (samples that stopped varying) is never the best one
-        if select_by in metrics and not metrics.get("collapsed") and (
-                result.best is None or metrics[select_by] < result.best[select_by]):
-            keep_best(metrics)
+        keeper.offer(metrics, weights)
+        result.best = keeper.metrics
         if record is not None:
             record.metrics["history"], record.metrics["best"] = result.history, result.best
             record.save()
@@ -416,10 +446,7 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
         if config.checkpoint_every and done % config.checkpoint_every == 0:
             checkpoint(done)
     bar.close()
-    if result.best is None and result.history and select_by in result.history[-1]:
-        # every evaluation collapsed: keep the last generator, flagged, so that the run can
-        # be shown and is counted as a failure instead of a score
-        keep_best(result.history[-1])
+    result.best = keeper.settle(result.history, weights)
     checkpoint(stop)
     result.iterations = stop
     result.wall_time_s = time.perf_counter() - t0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cgt import book
+from cgt import book, plan
 from cgt.browser import find_browser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +43,16 @@ def test_every_chapter_is_executed_then_reused(built_book):
     records = list(Path(built_book[3]["CGT_RUNS_DIR"]).glob("*/*.json"))
     chapters = {Path(p).name for p in book.pages(ROOT)[1:]}
     assert {r.parent.name for r in records} == chapters  # every chapter wrote its record
+
+
+def test_the_plan_lists_exactly_the_runs_that_the_chapters_made(built_book):
+    """`cgt plan` runs each experiment module's ``steps``; the chapters call the same
+    functions themselves, so a run that one makes and the other misses fails here."""
+    made = {(p.parent.name, p.stem) for p in Path(built_book[3]["CGT_RUNS_DIR"]).glob("*/*.json")
+            if json.loads(p.read_text()).get("key")}  # the chapters' own records hold no run key
+    planned = {(row["chapter"], row["run"]) for row in plan.plan("smoke", progress=False)
+               if not row["run"].endswith("(outside runs)")}  # samples drawn between runs
+    assert planned == made, (sorted(planned - made)[:5], sorted(made - planned)[:5])
 
 
 def test_the_book_shows_papermill_outputs(built_book):

@@ -1,8 +1,10 @@
 """BSA's adapter and losses (Eq. 3)."""
 
+import dataclasses
 import itertools
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,7 @@ from cgt.experiments import bsa as study
 from cgt.methods import bsa, runner
 from cgt.nn import GANConfig, Generator
 from cgt.runs import RunRecord
+from cgt.train import BestCheckpoint
 
 
 def small_generator(classes: int = 3):
@@ -234,6 +237,32 @@ def test_evaluating_does_not_change_what_is_learned():
     assert torch.equal(latents[0], latents[1])
 
 
+def test_bsa_keeps_its_best_evaluation_across_a_resume_and_its_last_state_if_all_collapsed(tmp_path):
+    network = nn.Module()
+    network.trunk = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    layers, targets = bsa.classifier_layers(network), torch.rand(3, 1, 32, 32) * 2 - 1
+    fid = {0: 5.0, 2: 2.0, 4: 3.0, 6: 4.0}
+    config = bsa.BSAConfig(iterations=6, batch_size=2, eval_every=2)
+
+    def fit(keep, iterations, evaluate=lambda model, it: {"fid": fid[it]}, folder=tmp_path):
+        adapted = bsa.AdaptedGenerator(small_generator(), num_images=3)
+        bsa.fit_bsa(adapted, targets, layers, [1.0], replace(config, iterations=iterations),
+                    evaluate=evaluate, keep=keep, checkpoint=folder / "last.pt", progress=False)
+        return keep
+
+    fit(BestCheckpoint(tmp_path), 4)  # interrupted after iteration 4
+    kept = torch.load(tmp_path / "best.pt", weights_only=True)
+    resumed = fit(BestCheckpoint(tmp_path), 6)
+    assert resumed.metrics["iteration"] == 2 and resumed.metrics["fid"] == 2.0
+    after = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert torch.equal(after["generator"]["latents"], kept["generator"]["latents"])
+    assert after["metrics"] == resumed.metrics
+    flat = fit(BestCheckpoint(tmp_path / "flat"), 4, lambda model, it: {"fid": 1.0, "collapsed": True},
+               tmp_path / "flat")
+    assert flat.metrics["iteration"] == 4 and flat.metrics["collapsed"]  # kept, flagged
+    assert (tmp_path / "flat" / "best.pt").exists()
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_every_method_of_a_row_trains_on_the_same_images(monkeypatch, seed):
     specs = {}
@@ -260,6 +289,8 @@ def test_every_method_of_a_row_trains_on_the_same_images(monkeypatch, seed):
     assert {spec.seed for spec in specs.values()} == {seed}
     assert all(spec.config["train"]["seed"] == seed for spec in specs.values() if "train" in spec.config)
     assert {spec.scoring.training for spec in specs.values()} == {expected}  # novelty against them
+    typed = dataclasses.asdict(study.AdaptationSizes.of(sizes))  # what a same-loss run reads
+    assert all(spec.config["sizes"] == typed for spec in specs.values() if "sizes" in spec.config)
 
 
 def test_a_seeds_split_is_disjoint_nested_and_its_own():

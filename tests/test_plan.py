@@ -22,6 +22,8 @@ import cgt.train
 from cgt import atomic, plan, planning, profiles
 from cgt.biggan_pytorch import export_state
 from cgt.data import splits
+from cgt.experiments import cgantransfer as cgantransfer_study
+from cgt.experiments import ctf as ctf_study
 from cgt.nn import Discriminator, GANConfig, Generator, imagenet128_config
 from cgt.train import TrainConfig, train_gan
 
@@ -148,7 +150,7 @@ def test_a_demand_that_a_dataset_cannot_meet_fails_the_plan_by_name(tmp_path, mo
     table = {**profiles.SIZES["ctf"]["paper"]["table1"]}
     monkeypatch.setitem(profiles.SIZES["ctf"]["paper"], "fraction", 0.9)
     monkeypatch.setitem(plan.CHAPTERS, "ctf", lambda profile, s: [
-        step for step in plan.ctf_steps(profile, s) if step[0] == "Table I"])
+        step for step in ctf_study.steps(profile, s) if step[0] == "Table I"])
     assert table["per_class"] == 6000 and table["low_count"] == 12000
     status = plan.main(["--profile", "paper", "--chapter", "ctf", "--dry-run",
                         "--out", str(tmp_path / "p.json")])
@@ -166,9 +168,9 @@ def test_runs_on_absent_real_data_are_planned_on_stand_ins_and_say_what_they_nee
     monkeypatch.setattr(real, "real_root", lambda name: None)  # whatever this machine holds
     monkeypatch.setenv("CGT_BIGGAN_IMAGENET", str(tmp_path / "absent"))
     monkeypatch.setitem(plan.CHAPTERS, "ctf", lambda profile, s: [
-        step for step in plan.ctf_steps(profile, s) if step[0] == "Table I on CIFAR-10"])
+        step for step in ctf_study.steps(profile, s) if step[0] == "Table I on CIFAR-10"])
     monkeypatch.setitem(plan.CHAPTERS, "cgantransfer", lambda profile, s: [
-        step for step in plan.cgantransfer_steps(profile, s) if step[0] in ("CIFAR-100", "Places365")])
+        step for step in cgantransfer_study.steps(profile, s) if step[0] in ("CIFAR-100", "Places365")])
     out = tmp_path / "p.json"
     status = plan.main(["--profile", "paper", "--chapter", "ctf", "--chapter", "cgantransfer",
                         "--dry-run", "--out", str(out)])

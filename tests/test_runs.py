@@ -7,7 +7,10 @@ import platform
 import pytest
 import torch
 
-from cgt import builders, claims, machine, profiles, runs
+from cgt import atomic, builders, claims, machine, profiles, runs
+from cgt.checkpoints import export_model
+from cgt.experiments import bsa as bsa_study
+from cgt.experiments import ctf as ctf_study
 
 
 def test_unknown_profile_lists_the_valid_ones(monkeypatch):
@@ -77,6 +80,34 @@ def test_short_device_names():
 
 def _spec(config, name="a", profile="quick", **fields):
     return runs.RunSpec("demo", name, profile, config, 0, **fields)
+
+
+def test_the_run_layer_records_the_kept_state_and_drops_the_resume_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("CGT_RUNS_DIR", str(tmp_path))
+
+    def train(record, folder):
+        atomic.write_text(folder / "last.pt", "what an interrupted run resumes from")
+        return {"fid": 3.0, "iteration": 2}
+
+    record = runs.run(_spec({"k": 1}), train)
+    assert record.metrics["best"] == {"fid": 3.0, "iteration": 2}
+    assert not (record.path.with_suffix("") / "last.pt").exists()
+    assert json.loads(record.path.read_text())["metrics"]["best"]["iteration"] == 2
+
+
+def test_typed_run_sizes_take_their_fields_from_every_profile_and_name_a_missing_one():
+    @dataclasses.dataclass(frozen=True)
+    class Demo(profiles.RunSizes):
+        iterations: int
+        lr: float
+
+    assert Demo.of({"iterations": 3, "lr": 0.1, "seeds": [0]}) == Demo(3, 0.1)
+    assert Demo.of(Demo(3, 0.1)) == Demo(3, 0.1)
+    with pytest.raises(KeyError, match="needs the sizes lr"):
+        Demo.of({"iterations": 3})
+    for profile in profiles.PROFILES:
+        bsa_study.AdaptationSizes.of(profiles.sizes("bsa", profile))
+        assert ctf_study.PhaseOneSizes.of(ctf_study.CellSizes.of(profiles.sizes("ctf", profile)))
 
 
 def test_a_run_is_skipped_when_complete_and_rerun_when_what_it_computes_changes(tmp_path, monkeypatch):
@@ -171,6 +202,32 @@ def test_a_run_is_rebuilt_and_scored_from_its_record_alone(tmp_path, monkeypatch
     assert torch.equal(loaded.weight, trained.weight) and not loaded.training
     with pytest.raises(FileNotFoundError, match="run the experiment first"):
         runs.load_run("demo", "missing", "quick")
+
+
+def test_one_load_reads_a_source_by_name_a_model_file_and_a_run_record(tmp_path, monkeypatch):
+    monkeypatch.setitem(builders.BUILDERS, "tiny", tiny_model)
+    source = builders.load("fashion8")
+    assert source.cfg.num_classes == 8 and not source.training
+    export_model(tmp_path / "mine.pt", source, None)
+    exported = builders.load(tmp_path / "mine.pt").state_dict()
+    assert all(torch.equal(v, exported[k]) for k, v in source.state_dict().items())
+    trained = tiny_model({"width": 3})
+    (tmp_path / "run").mkdir()
+    for which, factor in (("best", 1.0), ("last", 2.0)):
+        torch.save({"generator": {k: v * factor for k, v in trained.state_dict().items()}},
+                   tmp_path / "run" / f"{which}.pt")
+    (tmp_path / "run.json").write_text(json.dumps({"name": "run", "builder": "tiny",
+                                                   "config": {"width": 3}}))
+    assert torch.equal(builders.load(tmp_path / "run.json").weight, trained.weight)
+    assert torch.equal(builders.load(tmp_path / "run.json", "last").weight, 2 * trained.weight)
+    (tmp_path / "chapter.json").write_text(json.dumps({"name": "chapter", "config": {}}))
+    with pytest.raises(builders.CheckpointError, match="keeps no model"):
+        builders.load(tmp_path / "chapter.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(builders.CheckpointError, match="is not a run record"):
+        builders.load(tmp_path / "list.json")
+    with pytest.raises(builders.CheckpointError, match="neither a source model"):
+        builders.load("no-such-source")
 
 
 def test_a_table_row_gets_no_score_from_a_failed_or_collapsed_run():

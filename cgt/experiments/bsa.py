@@ -13,14 +13,15 @@ Sizes come from ``cgt.profiles.SIZES["bsa"]``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .. import claims as protocol
-from .. import atomic, data, planning
+from .. import data, planning
 from ..data import to_uint8
 from ..checkpoints import source_fingerprint
 from ..methods import bsa
@@ -31,8 +32,9 @@ from ..metrics import (COLLAPSE_STD, ImageScoring, SplitScoring, extract_feature
 from ..metrics.evaluate import at_32px, sampled_classes
 from ..nn import Generator
 from ..pretrain import recipe
+from ..profiles import RunSizes
 from ..runs import COMPUTING_CODE, RunRecord, RunSpec, load_run, record_path, run
-from ..train import TrainConfig
+from ..train import BestCheckpoint, TrainConfig
 
 CHAPTER = "bsa"
 TARGETS = {"lfw": ("lfw", "animals"), "emoji": ("emoji_faces", "emoji-objects")}
@@ -158,19 +160,32 @@ def reference_features(t: Target) -> np.ndarray:
     return extract_features(at_32px(faces(t).subset(split(t)["test"]).images))
 
 
-# What a same-loss run computes from: nothing else of the chapter's sizes enters its key.
-SUPERVISED_SIZES = ("iterations", "batch_size", "eval_every", "eval_samples", "score_samples",
-                    "score_truncation", "lr_adapters", "lr_latents", "lr_body", "decay_at",
-                    "warmup", "perceptual", "perceptual_weight")
+@dataclass(frozen=True)
+class AdaptationSizes(RunSizes):
+    """What a same-loss run reads of the chapter's sizes, all of it in its run key."""
+
+    iterations: int
+    batch_size: int
+    eval_every: int
+    eval_samples: int
+    score_samples: int
+    score_truncation: float | None
+    lr_adapters: float
+    lr_latents: float
+    lr_body: float
+    decay_at: float
+    warmup: int
+    perceptual: str
+    perceptual_weight: float
 
 
-def bsa_config(method: str, shots: int, seed: int, sizes) -> bsa.BSAConfig:
+def bsa_config(method: str, shots: int, seed: int, sizes: AdaptationSizes) -> bsa.BSAConfig:
     lambdas = {"lambda_z": 0.0, "lambda_bn": 0.0} if method == "encoder" else {}
-    return bsa.BSAConfig(iterations=sizes["iterations"], batch_size=min(sizes["batch_size"], shots),
-                         lr_adapters=sizes["lr_adapters"], lr_latents=sizes["lr_latents"],
-                         decay_every=int(sizes["iterations"] * sizes["decay_at"]),
-                         also_train=SUPERVISED[method], lr_body=sizes["lr_body"], seed=seed,
-                         warmup=sizes["warmup"], eval_every=sizes["eval_every"], **lambdas)
+    return bsa.BSAConfig(iterations=sizes.iterations, batch_size=min(sizes.batch_size, shots),
+                         lr_adapters=sizes.lr_adapters, lr_latents=sizes.lr_latents,
+                         decay_every=int(sizes.iterations * sizes.decay_at),
+                         also_train=SUPERVISED[method], lr_body=sizes.lr_body, seed=seed,
+                         warmup=sizes.warmup, eval_every=sizes.eval_every, **lambdas)
 
 
 def stability_check(sizes, rates, seeds, name: str = "lfw", progress: bool = False) -> pd.DataFrame:
@@ -185,7 +200,8 @@ def stability_check(sizes, rates, seeds, name: str = "lfw", progress: bool = Fal
         for seed in seeds:
             t = target(name, sizes["focus_shots"], sizes, seed=seed)
             images = training_images(t)
-            trial = {**sizes, "lr_adapters": rate, "lr_latents": rate, "eval_every": 50}
+            trial = replace(AdaptationSizes.of(sizes), lr_adapters=rate, lr_latents=rate,
+                            eval_every=50)
             model = bsa.AdaptedGenerator(bsa.source_generator(t.source), len(images))
             history = bsa.fit_bsa(
                 model, images, features, bsa.calibrated_weights(features, images),
@@ -226,54 +242,31 @@ def adapt_images(method: str, source: str, given: data.ImageSet, sizes, *, seed:
     """
     if method not in SUPERVISED:
         raise ValueError(f"unknown supervised method '{method}'; valid: {', '.join(SUPERVISED)}")
-    images = given.to_tensor()
+    images, sizes = given.to_tensor(), AdaptationSizes.of(sizes)
     target = {**target, "source": source, "seed": seed, "shots": len(images), "images": given.digest()}
-    config = {"method": method, "target": target, "sizes": {k: sizes[k] for k in SUPERVISED_SIZES},
-              "perceptual_network": bsa.perceptual_choice(sizes["perceptual"]),
+    config = {"method": method, "target": target, "sizes": asdict(sizes),
+              "perceptual_network": bsa.perceptual_choice(sizes.perceptual),
               "source": source_fingerprint(source) if source != "random" else "random"}
     spec = RunSpec(CHAPTER, name, profile, config, seed, builder="bsa-adapted",
                    scoring=scoring, code=COMPUTING_CODE + (__name__,),
                    home=None if home is None else str(home))
 
-    def work(record: RunRecord, folder):
+    def train(record: RunRecord, folder):
         model = bsa.AdaptedGenerator(bsa.source_generator(source, seed), len(images))
         encoder = bsa.Encoder(images.shape[1], model.cfg.dim_z) if method == "encoder" else None
-        network, features = bsa.perceptual_features(sizes["perceptual"])
-        weights = bsa.calibrated_weights(features, images, sizes["perceptual_weight"])
-        select = spec.scoring.evaluator()
-        resumed = (folder / "last.pt").exists() and (folder / "best.pt").exists()
-        key = spec.scoring.select_by
-        best = torch.load(folder / "best.pt", weights_only=True)["best"] if resumed else {key: np.inf}
-
-        def evaluate(adapted, iteration):
-            metrics = select(adapted, iteration)
-            if not metrics["collapsed"] and metrics[key] < best[key]:
-                best.update(_plain_metrics(metrics), iteration=iteration)
-                atomic.save_torch({"generator": adapted.state_dict(), "best": best,
-                                   "encoder": encoder and encoder.state_dict()}, folder / "best.pt")
-            return metrics
-
+        network, features = bsa.perceptual_features(sizes.perceptual)
+        weights = bsa.calibrated_weights(features, images, sizes.perceptual_weight)
+        keep = BestCheckpoint(folder, spec.scoring.select_by)
         history = bsa.fit_bsa(model, images, features, weights,
                               bsa_config(method, len(images), seed, sizes),
-                              encoder=encoder, evaluate=evaluate, progress=progress,
-                              checkpoint=folder / "last.pt")
-        if not np.isfinite(best[key]):  # every evaluation collapsed: keep the last model, flagged
-            best.update(_plain_metrics(history[-1]))
-            atomic.save_torch({"generator": model.state_dict(), "best": best,
-                               "encoder": encoder and encoder.state_dict()}, folder / "best.pt")
-        (folder / "last.pt").unlink(missing_ok=True)  # only an interrupted run needs it
+                              encoder=encoder, evaluate=spec.scoring.evaluator(), keep=keep,
+                              progress=progress, checkpoint=folder / "last.pt")
         record.metrics.update(history=history, perceptual=network, layer_weights=weights,
-                              best=_plain_metrics(best),
                               trainable_g=trainable_count(model, method, encoder),
                               train_images=len(images))
+        return keep.metrics
 
-    return run(spec, work)
-
-
-def _plain_metrics(metrics: dict) -> dict:
-    """Numbers as floats; a chosen truncation (None: untruncated) and per-threshold
-    scores kept as they are."""
-    return {k: v if v is None or isinstance(v, dict) else float(v) for k, v in metrics.items()}
+    return run(spec, train)
 
 
 def trainable_count(model: bsa.AdaptedGenerator, method: str, encoder) -> int:
@@ -705,3 +698,11 @@ def histories(frame: pd.DataFrame) -> pd.DataFrame:
              "kmmd": h.get("kmmd"), "truncation": h.get("truncation")}
             for r in frame.itertuples() for h in r.history if "fid" in h]
     return pd.DataFrame(rows)
+
+
+def steps(profile: str, sizes) -> list[tuple[str, Callable[[], object]]]:
+    """The calls of this chapter that make runs, in the chapter's order, as (title, call):
+    what ``cgt plan`` runs.  A test holds them to the runs a built chapter made."""
+    return [(title, lambda f=f: f(profile, sizes, progress=False))
+            for title, f in (("comparison", comparison), ("dataset sizes", dataset_sizes),
+                             ("source selection", source_selection))]

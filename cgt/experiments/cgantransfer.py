@@ -10,6 +10,7 @@ dataset).  Sizes come from ``cgt.profiles.SIZES["cgantransfer"]``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -664,9 +665,10 @@ def real_data_status() -> pd.DataFrame:
 
 
 def cifar100_grid(profile: str, sizes, rates: dict, progress: bool = True) -> pd.DataFrame | None:
-    """Table 1 (left) on CIFAR-100 itself (80 → 20 and 80 → 10, our stated split), when the
-    CIFAR-100 files are on disk; the 80-class source is trained first (``cifar100-80``)."""
-    if not real_available("cifar100"):
+    """Table 1 (left) on CIFAR-100 itself (80 → 20 and 80 → 10, our stated split), in the
+    paper profile when the CIFAR-100 files are on disk; the 80-class source is trained
+    first (``cifar100-80``)."""
+    if profile != "paper" or not real_available("cifar100"):
         return None
     ensure_source("cifar100-80", progress=progress)
     targets = splits.CGANTRANSFER_CIFAR100["target_classes"]
@@ -683,8 +685,8 @@ def cifar100_grid(profile: str, sizes, rates: dict, progress: bool = True) -> pd
 
 def places365_cross(profile: str, sizes, rates: dict, progress: bool = True) -> pd.DataFrame | None:
     """Table 1 (right) as published: BigGAN-PyTorch ImageNet-128 → five Places365 classes
-    × 500 images, when both the weights and the images are on disk."""
-    if not real_available("places365"):
+    × 500 images, in the paper profile when both the weights and the images are on disk."""
+    if profile != "paper" or not real_available("places365"):
         return None
     try:
         shipped_source(IMPORTED_BIGGAN)  # loaded once: the runs below reuse it
@@ -697,3 +699,21 @@ def places365_cross(profile: str, sizes, rates: dict, progress: bool = True) -> 
     rows = [_row(m, task, run(m, task, sizes, profile, lr=rates.get(m), progress=progress))
             for m in planning.repeats(("transfergan", "bsa", "cgantransfer"))]
     return pd.DataFrame(rows)
+
+
+def steps(profile: str, sizes) -> list[tuple[str, Callable[[], object]]]:
+    """The calls of this chapter that make runs, in the chapter's order, as (title, call):
+    what ``cgt plan`` runs.  A test holds them to the runs a built chapter made."""
+    rates = {}  # the tuning step's choice, which every later step trains at
+
+    def tune():
+        rates.update(arm_rates(tune_rates(profile, sizes, progress=False)[0]))
+
+    return [("learning rates", tune),
+            ("Table 1 (left)", lambda: main_grid(profile, sizes, rates, progress=False)),
+            ("Table 1 (right)", lambda: cross_dataset(profile, sizes, rates, progress=False)),
+            ("Table 2", lambda: (components(profile, sizes, rates["cgantransfer"], progress=False),
+                                 ablation_picture(profile, sizes, rates, progress=False))),
+            ("Table 3", lambda: finetuning(profile, sizes, rates["cgantransfer"], progress=False)),
+            ("CIFAR-100", lambda: cifar100_grid(profile, sizes, rates, progress=False)),
+            ("Places365", lambda: places365_cross(profile, sizes, rates, progress=False))]

@@ -11,6 +11,7 @@ Sizes come from ``cgt.profiles.SIZES["ctf"]``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -23,6 +24,7 @@ from ..data import to_uint8  # noqa: F401  (the chapter's figures use it)
 from ..methods import ctf
 from ..metrics import Scoring
 from ..nn import Discriminator, GANConfig, Generator
+from ..profiles import RunSizes
 from ..runs import COMPUTING_CODE, RunRecord, RunSpec, load_run, run
 from ..train import TrainConfig, all_parameters, train_gan
 
@@ -203,27 +205,51 @@ def training_digest(d: Training) -> str:
     return f"{d.high.digest()}+{low[:16]}"
 
 
-def gan_config(high: data.ImageSet, sizes) -> GANConfig:
+@dataclass(frozen=True)
+class PhaseOneSizes(RunSizes):
+    """What phase 1 (G_LH against D_LH) reads of the chapter's sizes, all in its run key."""
+
+    ch: int
+    batch_size: int
+    lr_g: float
+    lr_d: float
+    phase1_iterations: int
+    phase1_patience: int
+    eval_every: int
+    eval_samples: int
+    lambda_ss: float
+    g_lh: dict
+
+
+@dataclass(frozen=True)
+class CellSizes(PhaseOneSizes):
+    """What a cell (a baseline, or CTF's phase 2 with its phase 1) reads, all in its run key."""
+
+    iterations: int
+    score_samples: int
+
+
+def gan_config(high: data.ImageSet, sizes: PhaseOneSizes) -> GANConfig:
     return GANConfig(resolution=32, channels=high.channels, num_classes=len(high.classes),
-                     ch=sizes["ch"], dim_z=128, init="N02", class_names=list(high.classes))
+                     ch=sizes.ch, dim_z=128, init="N02", class_names=list(high.classes))
 
 
-def model_config(d: Training, v: Variant, sizes) -> dict:
+def model_config(d: Training, v: Variant, sizes: CellSizes) -> dict:
     """What :func:`cgt.methods.ctf.build_from_config` rebuilds a cell's generator from (the
     pool's shape: its images are buffers of the saved weights)."""
     uses_pool = v.method == "ctf" and d.low is not None
-    return {"gan": gan_config(d.high, sizes).to_dict(), "domain": v.domain, "g_lh": sizes["g_lh"],
+    return {"gan": gan_config(d.high, sizes).to_dict(), "domain": v.domain, "g_lh": sizes.g_lh,
             "pool": list(d.low.shape) if uses_pool else None, "low_classes": d.low_classes,
             "same_classes": uses_pool and d.same_classes}
 
 
-def train_config(sizes, iterations: int, seed: int, patience: int = 0) -> TrainConfig:
+def train_config(sizes: PhaseOneSizes, iterations: int, seed: int, patience: int = 0) -> TrainConfig:
     """Checkpoints at every evaluation, so that an interrupted run resumes there; ``seed``
     sets the batch order and z stream, the same for every arm at one seed; ``patience``
     evaluations without a better FID end the run early (phase 1's plateau rule)."""
-    return TrainConfig(iterations=iterations, batch_size=sizes["batch_size"], lr_g=sizes["lr_g"],
-                       lr_d=sizes["lr_d"], betas=(0.0, 0.999), d_steps=1, eval_every=sizes["eval_every"],
-                       checkpoint_every=sizes["eval_every"], patience=patience, seed=seed)
+    return TrainConfig(iterations=iterations, batch_size=sizes.batch_size, lr_g=sizes.lr_g,
+                       lr_d=sizes.lr_d, betas=(0.0, 0.999), d_steps=1, eval_every=sizes.eval_every,
+                       checkpoint_every=sizes.eval_every, patience=patience, seed=seed)
 
 
 def scoring(s: Setting, sizes) -> Scoring:
@@ -240,11 +266,6 @@ def run_name(s: Setting, v: Variant) -> str:
     return f"{v.method}{switches}-{s.dataset}{s.classes}-{s.label()}-{s.low}-s{s.seed}"
 
 
-# What a run computes from: the table specs are in its Setting, the rest is not read.
-PHASE_ONE_SIZES = ("ch", "batch_size", "lr_g", "lr_d", "phase1_iterations", "phase1_patience",
-                   "eval_every", "eval_samples", "lambda_ss", "g_lh")
-RUN_SIZES = ("ch", "batch_size", "lr_g", "lr_d", "iterations", "phase1_iterations", "phase1_patience",
-             "eval_every", "eval_samples", "score_samples", "lambda_ss", "g_lh")
 CODE = COMPUTING_CODE + (__name__,)
 
 
@@ -252,13 +273,13 @@ def run_cell(s: Setting, v: Variant, sizes, profile: str, progress: bool = True)
     """One cell of a setting: the baseline, or CTF's phase 2 after its phase 1 (shared by
     the cells that differ only after it: the DCT and pixel-domain variants)."""
     with planning.run_named(CHAPTER, run_name(s, v)):  # its images are taken before the run
-        return train_cell(training_data(s), v, sizes, seed=s.seed, profile=profile,
+        return train_cell(training_data(s), v, CellSizes.of(sizes), seed=s.seed, profile=profile,
                           name=run_name(s, v), data_config=asdict(s), scoring=scoring(s, sizes),
                           phase_one_name=f"phase1-{run_name(s, replace(v, domain='dct'))}",
                           progress=progress)
 
 
-def train_phase_one(d: Training, v: Variant, sizes, *, seed: int, profile: str, name: str,
+def train_phase_one(d: Training, v: Variant, sizes: PhaseOneSizes, *, seed: int, profile: str, name: str,
                     data_config: dict, scoring, home=None, progress: bool = True) -> RunRecord:
     """Tasks ② + ③: G_LH learns low → high quality against D_LH (with the box head), up
     to ``phase1_iterations`` steps, stopping once ``phase1_patience`` evaluations in a
@@ -266,20 +287,20 @@ def train_phase_one(d: Training, v: Variant, sizes, *, seed: int, profile: str, 
     reads the G_LH of its best FID.  ``data_config`` names the images ``d`` holds in
     the run's key."""
     config = {"setting": data_config, "self_supervision": v.self_supervision,
-              "same_classes": d.same_classes, "sizes": {k: sizes[k] for k in PHASE_ONE_SIZES}}
+              "same_classes": d.same_classes, "sizes": asdict(sizes)}
     spec = RunSpec(CHAPTER, name, profile, config, seed, code=CODE,
                    home=None if home is None else str(home))
 
-    def work(record, folder):
+    def train(record, folder):
         torch.manual_seed(seed)
         cfg = gan_config(d.high, sizes)
-        low_to_high = ctf.LowToHigh(cfg.channels, cfg.num_classes, d.low_classes, **sizes["g_lh"])
+        low_to_high = ctf.LowToHigh(cfg.channels, cfg.num_classes, d.low_classes, **sizes.g_lh)
         sampler = ctf.LowToHighSampler(low_to_high, cfg, d.low, d.low_labels, d.same_classes)
         discriminator = ctf.BoxDiscriminator(cfg)
         real = d.high.to_tensor()
-        supervision = ctf.SelfSupervision(real, sizes["lambda_ss"], seed) if v.self_supervision else None
+        supervision = ctf.SelfSupervision(real, sizes.lambda_ss, seed) if v.self_supervision else None
         result = train_gan(sampler, discriminator, real, torch.from_numpy(d.high.labels),
-                           train_config(sizes, sizes["phase1_iterations"], seed, sizes["phase1_patience"]),
+                           train_config(sizes, sizes.phase1_iterations, seed, sizes.phase1_patience),
                            select_parameters=ctf.select_low_to_high, d_regulariser=supervision,
                            evaluate=_reporting(scoring.evaluator(), supervision), out_dir=folder,
                            record=record, progress=progress)
@@ -287,10 +308,9 @@ def train_phase_one(d: Training, v: Variant, sizes, *, seed: int, profile: str, 
             sampler.load_state_dict(torch.load(folder / "best.pt", weights_only=True)["generator"])
         atomic.save_torch({"low_to_high": low_to_high.state_dict(),
                            "discriminator": discriminator.state_dict()}, folder / "phase1.pt")
-        record.metrics["best"] = result.best
-        (folder / "last.pt").unlink(missing_ok=True)
+        return result.best
 
-    return run(spec, work)
+    return run(spec, train)
 
 
 def _steps_taken(record: RunRecord) -> int:
@@ -303,7 +323,7 @@ def _reporting(evaluate, supervision: ctf.SelfSupervision | None):
     return evaluate if supervision is None else supervision.reporting(evaluate)
 
 
-def train_cell(d: Training, v: Variant, sizes, *, seed: int, profile: str, name: str,
+def train_cell(d: Training, v: Variant, sizes: CellSizes, *, seed: int, profile: str, name: str,
                data_config: dict, scoring, phase_one_name: str = "phase1", home=None,
                progress: bool = True) -> RunRecord:
     """The baseline, or CTF's phase 2 (tasks ① + ③) after its phase 1 (a run of its own,
@@ -311,24 +331,25 @@ def train_cell(d: Training, v: Variant, sizes, *, seed: int, profile: str, name:
     Every generator trains ``iterations`` steps; CTF's phase 1 comes on top, its own
     compute (G_LH's steps, and D_LH's, which phase 2 carries on from)."""
     config = {"setting": data_config, "variant": asdict(v),
-              "sizes": {k: sizes[k] for k in RUN_SIZES}, "model": model_config(d, v, sizes)}
+              "sizes": asdict(sizes), "model": model_config(d, v, sizes)}
     first = None
     if v.method == "ctf" and d.low is not None:
-        first = train_phase_one(d, v, sizes, seed=seed, profile=profile, name=phase_one_name,
+        first = train_phase_one(d, v, PhaseOneSizes.of(sizes), seed=seed, profile=profile,
+                                name=phase_one_name,
                                 data_config=data_config, scoring=scoring, home=home,
                                 progress=progress)
         config.update(phase1=first.name, phase1_key=first.key)
     spec = RunSpec(CHAPTER, name, profile, config, seed, builder="ctf",
                    scoring=scoring, code=CODE, home=None if home is None else str(home))
 
-    def work(record, folder):
+    def train(record, folder):
         real = d.high.to_tensor()
         torch.manual_seed(seed)
         cfg = gan_config(d.high, sizes)
         uses_box = v.method == "ctf"
         discriminator = ctf.BoxDiscriminator(cfg) if uses_box else Discriminator(cfg)
         generator, select = build_generator(d, v, sizes), all_parameters
-        supervision = (ctf.SelfSupervision(real, sizes["lambda_ss"], seed)
+        supervision = (ctf.SelfSupervision(real, sizes.lambda_ss, seed)
                        if uses_box and v.self_supervision else None)
         if first is not None:
             saved = torch.load(first.path.with_suffix("") / "phase1.pt", map_location="cpu",
@@ -337,20 +358,20 @@ def train_cell(d: Training, v: Variant, sizes, *, seed: int, profile: str, name:
             discriminator.load_state_dict(saved["discriminator"])  # D_LH carries on from phase 1
             select = ctf.select_conditional
         result = train_gan(generator, discriminator, real, torch.from_numpy(d.high.labels),
-                           train_config(sizes, sizes["iterations"], seed),
+                           train_config(sizes, sizes.iterations, seed),
                            select_parameters=select, d_regulariser=supervision,
                            evaluate=_reporting(spec.scoring.evaluator(), supervision),
                            out_dir=folder, record=record, progress=progress)
-        record.metrics.update(best=result.best, train_high=len(d.high),
+        record.metrics.update(train_high=len(d.high),
                               trainable_g=sum(p.numel() for p in select(generator, discriminator)[0]),
                               train_low=len(d.low) if first is not None else 0,
                               phase1_history=[] if first is None else first.metrics.get("history", []),
                               phase1_best=None if first is None else first.metrics.get("best"),
                               phase1_steps=0 if first is None else _steps_taken(first),
                               phase1_wall_s=0.0 if first is None else first.wall_time_s)
-        (folder / "last.pt").unlink(missing_ok=True)
+        return result.best
 
-    return run(spec, work)
+    return run(spec, train)
 
 
 def row(s: Setting, v: Variant, record: RunRecord, name: str) -> dict:
@@ -456,8 +477,8 @@ def pilot(sizes, profile: str, progress: bool = True) -> dict | None:
         return None
     s, v = settings("table1", sizes)[BASELINE]
     s = replace(s, seed=spec["seed"])
-    pilot_sizes = {**sizes, "iterations": spec["iterations"], "phase1_iterations": 0,
-                   "eval_every": spec["eval_every"]}
+    pilot_sizes = replace(CellSizes.of(sizes), iterations=spec["iterations"], phase1_iterations=0,
+                          eval_every=spec["eval_every"])
     with planning.run_named(CHAPTER, "pilot-" + run_name(s, v)):
         record = train_cell(training_data(s), v, pilot_sizes, seed=s.seed, profile=profile,
                             name="pilot-" + run_name(s, v), data_config=asdict(s),
@@ -490,12 +511,12 @@ def dct_identity(seed: int = 0) -> float:
                   - ctf.difference_maps(current, previous, "pixel")).abs().max())
 
 
-def build_generator(d: Training, v: Variant, sizes) -> torch.nn.Module:
+def build_generator(d: Training, v: Variant, sizes: CellSizes) -> torch.nn.Module:
     """An untrained generator of a cell (G_A with its G_LH and pool for CTF cells)."""
     generator = Generator(gan_config(d.high, sizes))
     if v.method == "ctf" and d.low is not None:
         low_to_high = ctf.LowToHigh(generator.cfg.channels, generator.cfg.num_classes, d.low_classes,
-                                    domain=v.domain, **sizes["g_lh"])
+                                    domain=v.domain, **sizes.g_lh)
         generator = ctf.CTFGenerator(generator, low_to_high, d.low, d.low_labels, d.same_classes)
     return generator
 
@@ -629,3 +650,13 @@ def claims(table1: pd.DataFrame, table2: pd.DataFrame | None, ablation: pd.DataF
         0.0 if gap <= DCT_TOLERANCE else gap, 0.0,
         f"largest gap {gap:.1e} (float32 rounding below {DCT_TOLERANCE:g} counts as 0)"))
     return protocol.holm(rows)
+
+
+def steps(profile: str, sizes) -> list[tuple[str, Callable[[], object]]]:
+    """The calls of this chapter that make runs, in the chapter's order, as (title, call):
+    what ``cgt plan`` runs.  A test holds them to the runs a built chapter made."""
+    return [("pilot", lambda: pilot(sizes, profile, progress=False)),
+            ("Table I", lambda: table("table1", sizes, profile, progress=False)),
+            ("Table II", lambda: table("table2", sizes, profile, progress=False)),
+            ("Table I on CIFAR-10", lambda: real_table(sizes, profile, progress=False)),
+            ("ablations", lambda: ablations(sizes, profile, progress=False))]

@@ -7,6 +7,7 @@ the same seeds; each result is scored in fp32, so only training differs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pandas as pd
@@ -14,7 +15,7 @@ import torch
 from .. import claims as protocol
 from .. import metrics
 from ..nn import Discriminator, Generator
-from ..pretrain import RECIPES, training_data
+from ..pretrain import RECIPES, source_models, training_data
 from ..runs import COMPUTING_CODE, RunRecord, RunSpec, run
 from ..train import train_gan
 
@@ -29,7 +30,7 @@ def parity_run(precision: str, seed: int, sizes, profile: str, progress: bool = 
     recipe = RECIPES["fashion8"]
     config = {"recipe": "fashion8", "precision": precision, "tiny": sizes["tiny"], **p}
 
-    def work(record, folder):
+    def train(record, folder):
         images = training_data(recipe, sizes["tiny"])
         cfg = replace(recipe.gan_config(images.channels), ch=p["ch"])
         torch.manual_seed(seed)
@@ -42,9 +43,10 @@ def parity_run(precision: str, seed: int, sizes, profile: str, progress: bool = 
                                          tiny=sizes["tiny"], seed=seed, precision="fp32")
         record.metrics.update(fid=scores["fid"], kmmd=scores["kmmd"],
                               train_s_per_iteration=result.wall_time_s / p["iterations"])
+        return None  # scored here, once: the run keeps no model
 
     return run(RunSpec(CHAPTER, f"parity-{precision}-s{seed}", profile, config, seed,
-                       code=COMPUTING_CODE + (__name__,)), work)
+                       code=COMPUTING_CODE + (__name__,)), train)
 
 
 def parity(sizes, profile: str, progress: bool = True) -> pd.DataFrame:
@@ -82,3 +84,10 @@ def parity_claim(runs: pd.DataFrame) -> protocol.Result:
                            f"channels-last) learns as well as fp32: FID within ±{PARITY_MARGIN:.0%}",
                            "equivalence", "FID", ("fast path", "naive path"), margin=PARITY_MARGIN)
     return protocol.equivalence(claim, by_seed["fast"], by_seed["naive"])
+
+
+def steps(profile: str, sizes) -> list[tuple[str, Callable[[], object]]]:
+    """The calls of this chapter that make runs, in the chapter's order, as (title, call):
+    what ``cgt plan`` runs.  A test holds them to the runs a built chapter made."""
+    return [("source models", lambda: source_models(sizes["retrain_iterations"], progress=False)),
+            ("parity", lambda: parity(sizes, profile, progress=False))]

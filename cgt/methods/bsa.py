@@ -15,7 +15,6 @@ and an ℓ2 pull of (γ, β) towards (1, 0).  No discriminator.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
@@ -34,7 +33,7 @@ from ..metrics.perceptual import load_perceptual_network, perceptual_network_id
 from ..nn import Generator
 from ..nn.biggan import truncated_normal
 from ..nn.layers import ConditionalBatchNorm2d
-from ..train import DivergenceError
+from ..train import BestCheckpoint, DivergenceError
 
 
 class ScaleShift(nn.Module):
@@ -322,10 +321,11 @@ def _optimiser(model: AdaptedGenerator, config: BSAConfig, encoder: nn.Module | 
 
 def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weights: list[float],
             config: BSAConfig, *, encoder: nn.Module | None = None, evaluate=None,
-            progress: bool = True, checkpoint: Path | None = None) -> list[dict]:
+            keep: BestCheckpoint | None = None, progress: bool = True,
+            checkpoint: Path | None = None) -> list[dict]:
     """Optimise Eq. (3) as ``config`` says.  Returns the loss terms (and metrics, when
     ``evaluate(model, iteration)`` is given) at iteration 0 and every
-    ``config.eval_every`` iterations.
+    ``config.eval_every`` iterations; ``keep`` keeps the state of the best evaluation.
 
     With ``checkpoint`` the state after each evaluation is written there, and a run
     that finds one continues from it exactly (batch order included)."""
@@ -337,11 +337,11 @@ def fit_bsa(model: AdaptedGenerator, images: torch.Tensor, features, layer_weigh
             config = replace(config, iterations=steps, batch_size=planned.measured_batch,
                              eval_every=config.eval_every and steps)
         return _fit(model, images, features, layer_weights, config, planned, encoder=encoder,
-                    evaluate=evaluate, progress=progress, checkpoint=checkpoint)
+                    evaluate=evaluate, keep=keep, progress=progress, checkpoint=checkpoint)
 
 
 def _fit(model, images, features, layer_weights, config: BSAConfig, planned, *, encoder,
-         evaluate, progress, checkpoint) -> list[dict]:
+         evaluate, keep, progress, checkpoint) -> list[dict]:
     device = images.device
     model.to(device).train()
     if encoder is not None:
@@ -359,6 +359,8 @@ def _fit(model, images, features, layer_weights, config: BSAConfig, planned, *, 
         rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         history, start = state["history"], state["iteration"]
+        if keep is not None:
+            keep.metrics = state["best"]
 
     def loss(index):
         return bsa_loss(model, images[index], index, features, layer_weights,
@@ -372,11 +374,17 @@ def _fit(model, images, features, layer_weights, config: BSAConfig, planned, *, 
             with torch.no_grad(), torch.random.fork_rng():
                 entry.update(evaluate(model, iteration))
             model.train()
-        history.append(json.loads(json.dumps(entry, default=lambda v: v.item())))  # numpy → plain
+        history.append(atomic.plain(entry))
+        if keep is not None:
+            keep.offer(entry, weights)
         if checkpoint is not None:
             atomic.save_torch({**{n: part.state_dict() for n, part in parts.items()},
                                "rng": rng.get_state(), "torch_rng": torch.get_rng_state(),
-                               "history": history, "iteration": iteration}, checkpoint)
+                               "history": history, "iteration": iteration,
+                               "best": keep and keep.metrics}, checkpoint)
+
+    def weights() -> dict:
+        return {"generator": model.state_dict(), "encoder": encoder and encoder.state_dict()}
 
     # where the run starts: a first batch's loss, no step (a plan skips it: see cgt.planning)
     if config.eval_every and start == 0 and not planning.skip_start_evaluation():
@@ -397,6 +405,8 @@ def _fit(model, images, features, layer_weights, config: BSAConfig, planned, *, 
             raise DivergenceError(f"the BSA loss became {terms['loss'].item()} at iteration {iteration}")
         if config.eval_every and (iteration % config.eval_every == 0 or iteration == config.iterations):
             record(iteration, terms)
+    if keep is not None:
+        keep.settle(history, weights)
     model.eval()
     if encoder is not None:
         encoder.eval()

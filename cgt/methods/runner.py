@@ -61,7 +61,7 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
     spec = RunSpec(chapter, name, profile, config, task.seed, builder="transfer",
                    scoring=score, home=None if home is None else str(home))
 
-    def work(record: RunRecord, folder):
+    def train_cell(record: RunRecord, folder):
         start = load_run(chapter, start_run, profile) if start_run else None
         generator, discriminator, select, regulariser, offset = build(method, task, transfer, start)
         trained_on = target_images(task) if images is None else images
@@ -73,11 +73,10 @@ def run_transfer(method: str, task: TransferTask, train: TrainConfig, *, profile
                            evaluate=spec.scoring.evaluator(), regulariser=regulariser,
                            out_dir=folder, record=record, progress=progress,
                            select_by=spec.scoring.select_by)
-        record.metrics["best"] = result.best
         record.metrics["train_images"] = len(trained_on)
-        (folder / "last.pt").unlink(missing_ok=True)  # only an interrupted run needs it
+        return result.best
 
-    return run(spec, work)
+    return run(spec, train_cell)
 
 
 def best_iteration(record: RunRecord | dict) -> tuple[int, float]:
