@@ -63,9 +63,11 @@ def plain(value, key: Callable = str, strict: bool = False):
     (strict JSON).  The one converter for records, run configs and claims rows."""
     if isinstance(value, Mapping):
         return {key(k): plain(v, key, strict) for k, v in value.items()}
+    if isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim > 0:
+        return plain(value.tolist(), key, strict)
     if isinstance(value, (list, tuple)):
         return [plain(v, key, strict) for v in value]
-    if isinstance(value, (np.generic, torch.Tensor)):
+    if isinstance(value, (np.generic, np.ndarray, torch.Tensor)):
         value = value.item()
     if isinstance(value, float):
         return None if strict and not math.isfinite(value) else value

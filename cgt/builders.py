@@ -83,9 +83,10 @@ def load(model: str | Path, which: str = "best", device="cpu") -> torch.nn.Modul
     """The generator, in eval mode, of anything cgt wrote: a source model by name
     (:func:`source_names`), a model file (``.pt``: a source's or a run's export), or a
     run record (``.json``: its builder rebuilds the untrained model from the record's
-    config, and the run's ``best`` or ``last`` weights are loaded into it)."""
+    config, and the run's ``best`` weights are loaded into it; ``last`` only an
+    interrupted run still has)."""
     path = Path(model)
-    if path.suffix == ".json":
+    if path.suffix == ".json" and path.is_file():
         return _from_record(path, which).to(device)
     if path.suffix == ".pt" and path.is_file():
         return load_generator(path, device)[0]

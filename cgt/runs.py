@@ -2,8 +2,8 @@
 
 A :class:`RunSpec` says everything that decides what a run computes (its
 configuration, seed, how its model is rebuilt, how it is scored, and the code
-that computes it); :func:`run` runs it once, and :func:`load_run` (that is,
-:func:`cgt.builders.load`) rebuilds its best model from the record alone.  A record holds the configuration, seed, run
+that computes it); :func:`run` runs it once, and :func:`load_run` finds its record,
+from which :func:`cgt.builders.load` rebuilds its best model alone.  A record holds the configuration, seed, run
 key, git revision, device, wall time, library versions and the metrics of one
 run, and is written atomically under ``paths.runs_dir(profile)/<chapter>/<name>.json``
 with the run's files (``best.pt``, ``last.pt``) in the folder of the same name.
@@ -24,7 +24,7 @@ import re
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -35,7 +35,7 @@ from . import __version__, atomic, paths, planning
 from .builders import load
 from .machine import compute_kind, device_description, pick_device
 from .train import DivergenceError
-from .metrics.evaluate import ImageScoring, Scoring, SplitScoring
+from .metrics.evaluate import RunScoring
 
 
 def git_revision() -> str:
@@ -180,11 +180,15 @@ class RunSpec:
     config: dict
     seed: int | None = None
     builder: str | None = None
-    scoring: Scoring | ImageScoring | SplitScoring | None = None
+    scoring: RunScoring | None = None
     code: tuple = COMPUTING_CODE
     home: str | None = None
 
     def __post_init__(self):
+        if self.scoring is not None and (isinstance(self.scoring, type) or not (
+                isinstance(self.scoring, RunScoring) and is_dataclass(self.scoring))):
+            raise TypeError(f"a run's scoring must be a RunScoring dataclass (its fields enter "
+                            f"the run key), got {type(self.scoring).__name__}")
         object.__setattr__(self, "config", atomic.plain(self.config))
 
     @property
@@ -300,8 +304,11 @@ def completed_record(chapter: str, name: str, profile: str) -> dict:
 
 
 def load_run(chapter: str, name: str, profile: str, which: str = "best") -> torch.nn.Module:
-    """The best (or last) model of a finished run, from its record alone."""
-    return load(paths.runs_dir(profile) / chapter / f"{name}.json", which)
+    """The best model of a finished run (``last``: of an interrupted one), from its record alone."""
+    path = paths.runs_dir(profile) / chapter / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no run record {path}: run the experiment first")
+    return load(path, which)
 
 
 def load_records(profile: str) -> list[dict]:

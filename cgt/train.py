@@ -114,8 +114,9 @@ class BestCheckpoint:
 
     def offer(self, metrics: dict, weights: Callable[[], dict]) -> None:
         """Keep ``weights()`` (a state-dict payload) when ``metrics`` beat the kept state's."""
-        if self.select_by in metrics and not metrics.get("collapsed") and (
-                self.metrics is None or metrics[self.select_by] < self.metrics[self.select_by]):
+        score = metrics.get(self.select_by)
+        if score is not None and math.isfinite(score) and not metrics.get("collapsed") and (
+                self.metrics is None or score < self.metrics[self.select_by]):
             self._keep(metrics, weights)
 
     def settle(self, history: list[dict], weights: Callable[[], dict]) -> dict | None:
@@ -396,7 +397,7 @@ def _train(generator, discriminator, images, labels, config: TrainConfig, planne
         if out_dir is not None and main_process:
             atomic.save_torch(loop.state(iteration), out_dir / "last.pt")
 
-    keeper = BestCheckpoint(out_dir, select_by)
+    keeper = BestCheckpoint(out_dir if main_process else None, select_by)  # rank 0 writes
     keeper.metrics = result.best  # a resumed run's, from last.pt
 
     def weights() -> dict:

@@ -47,12 +47,17 @@ def test_every_chapter_is_executed_then_reused(built_book):
 
 def test_the_plan_lists_exactly_the_runs_that_the_chapters_made(built_book):
     """`cgt plan` runs each experiment module's ``steps``; the chapters call the same
-    functions themselves, so a run that one makes and the other misses fails here."""
+    functions themselves, so a run that a chapter makes and the plan misses fails here.
+    The plan may add learning-rate trials: its few-step trials cannot foresee which
+    grid edge the tuning rule extends (under capped ISAs it extended one that the
+    built chapter did not), so extra planned runs must be tuning trials."""
     made = {(p.parent.name, p.stem) for p in Path(built_book[3]["CGT_RUNS_DIR"]).glob("*/*.json")
             if json.loads(p.read_text()).get("key")}  # the chapters' own records hold no run key
-    planned = {(row["chapter"], row["run"]) for row in plan.plan("smoke", progress=False)
+    planned = {tuple(row["run"].split("/")) if "/" in row["run"] else (row["chapter"], row["run"])
+               for row in plan.plan("smoke", progress=False)
                if not row["run"].endswith("(outside runs)")}  # samples drawn between runs
-    assert planned == made, (sorted(planned - made)[:5], sorted(made - planned)[:5])
+    assert made <= planned, sorted(made - planned)[:5]
+    assert all(name.startswith("tune-") for _, name in planned - made), sorted(planned - made)[:5]
 
 
 def test_the_book_shows_papermill_outputs(built_book):

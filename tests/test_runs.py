@@ -4,11 +4,13 @@ import dataclasses
 import json
 import platform
 
+import numpy as np
 import pytest
 import torch
 
-from cgt import atomic, builders, claims, machine, profiles, runs
+from cgt import atomic, builders, claims, data, machine, profiles, runs
 from cgt.checkpoints import export_model
+from cgt.metrics.evaluate import ImageScoring, RunScoring, Scoring, SplitScoring
 from cgt.experiments import bsa as bsa_study
 from cgt.experiments import ctf as ctf_study
 
@@ -107,7 +109,8 @@ def test_typed_run_sizes_take_their_fields_from_every_profile_and_name_a_missing
         Demo.of({"iterations": 3})
     for profile in profiles.PROFILES:
         bsa_study.AdaptationSizes.of(profiles.sizes("bsa", profile))
-        assert ctf_study.PhaseOneSizes.of(ctf_study.CellSizes.of(profiles.sizes("ctf", profile)))
+        cell = ctf_study.CellSizes.of(profiles.sizes("ctf", profile))
+        assert ctf_study.PhaseOneSizes.of(cell).g_lh == cell.g_lh
 
 
 def test_a_run_is_skipped_when_complete_and_rerun_when_what_it_computes_changes(tmp_path, monkeypatch):
@@ -182,6 +185,12 @@ def test_a_run_is_rebuilt_and_scored_from_its_record_alone(tmp_path, monkeypatch
 
     @dataclasses.dataclass(frozen=True)
     class Scoring:  # stands in for cgt.metrics.Scoring: records what it is given
+        select_by: str = "fid"
+        final_samples: int = 10
+
+        def evaluator(self):
+            return lambda model, iteration: {}
+
         def final(self, model, best=None):
             scored.append(model)
             return {"fid": 2.0}
@@ -228,6 +237,17 @@ def test_one_load_reads_a_source_by_name_a_model_file_and_a_run_record(tmp_path,
         builders.load(tmp_path / "list.json")
     with pytest.raises(builders.CheckpointError, match="neither a source model"):
         builders.load("no-such-source")
+
+
+def test_every_scoring_is_what_the_run_layer_asks_for_and_nothing_else_is_taken():
+    images = data.load("lfw", tiny=True).subset(np.arange(4))
+    for scoring in (Scoring("fashion_mnist", tiny=True), ImageScoring.of(images),
+                    SplitScoring.of(images, images)):
+        assert isinstance(scoring, RunScoring) and dataclasses.is_dataclass(scoring)
+        runs.RunSpec("demo", "a", "quick", {}, scoring=scoring)
+    for wrong in (lambda model: {"fid": 0.0}, Scoring):  # a function; the class, not a scoring
+        with pytest.raises(TypeError, match="must be a RunScoring dataclass"):
+            runs.RunSpec("demo", "a", "quick", {}, scoring=wrong)
 
 
 def test_a_table_row_gets_no_score_from_a_failed_or_collapsed_run():

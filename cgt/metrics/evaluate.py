@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -173,12 +174,25 @@ def class_scores(generator, features: np.ndarray, labels: np.ndarray, dataset: s
             "chance_accuracy": 1 / len(columns)}
 
 
+@runtime_checkable
+class RunScoring(Protocol):
+    """What the run layer asks of a scoring (:class:`Scoring`, :class:`ImageScoring`,
+    :class:`SplitScoring`), a frozen dataclass whose fields enter the run key."""
+
+    select_by: str  # the measure, lower is better, by which a run keeps its state
+    final_samples: int  # how many samples the fresh score draws
+
+    def evaluator(self) -> Callable[[torch.nn.Module, int], dict]:
+        """``evaluate(G, iteration)``: the selection score of an evaluation."""
+
+    def final(self, generator: torch.nn.Module, best: dict | None = None) -> dict:
+        """The fresh score of the kept generator (``best``: its selection metrics)."""
+
+
 class _Selection:
     """The selection score of :class:`Scoring` and :class:`ImageScoring` (the same rule).
 
-    Every scoring (these two and :class:`SplitScoring`) answers ``evaluator()``,
-    ``final(model, best)`` and ``select_by``: the measure, lower is better, by which a
-    run keeps its best checkpoint.
+    Every scoring (these two and :class:`SplitScoring`) is a :class:`RunScoring`.
     """
 
     select_by = "fid"  # a class constant, not a field: it enters no run key
