@@ -415,8 +415,13 @@ def measurable_gap(what: str, better: Mapping, worse: Mapping, lower_is_better: 
     if high < 0:
         return Precondition(what, False, f"{detail}: the other way round; testable only in a "
                                          "setting where the expected gap exists", check=what)
-    return Precondition(what, False, f"{detail}; testable in a setting where the gap is larger "
-                                     "or with more seeds", check=what)
+    if mean <= 0:
+        return Precondition(what, False, f"{detail}: its mean runs the other way; testable only in a "
+                                         "setting where the expected gap exists", check=what)
+    seeds, _ = _needed(ahead, lambda n, s: _power(n, mean / s) if s > 0 else 1.0, limit=1000)
+    return Precondition(what, False, f"{detail}; testable in a setting where the gap is larger, or "
+                                     f"with about {_count_text(seeds)} seeds if its mean and spread held "
+                                     f"({POWER * 100:.0f} % power)", check=what)
 
 
 # --- judging ---------------------------------------------------------------------

@@ -339,4 +339,8 @@ def test_a_gap_is_measurable_only_when_its_interval_excludes_zero_on_the_better_
     assert not claims.measurable_gap("accuracy", entire, fewer, lower_is_better=False).holds
     noisy = claims.measurable_gap("noisy", entire, {0: 40.0, 1: 70.0, 2: 55.0})
     assert not noisy.holds and "testable in a setting where the gap is larger" in noisy.detail
+    # a mean gap of 4.7 with a spread of 14 asks for 74 paired seeds at 80 % power
+    assert "with about 74 seeds" in noisy.detail
+    backwards = claims.measurable_gap("mean the other way", entire, {0: 40.0, 1: 50.0, 2: 55.0})
+    assert not backwards.holds and "its mean runs the other way" in backwards.detail
     assert "no interval" in claims.measurable_gap("one seed", {0: 1.0}, {0: 2.0}).detail
