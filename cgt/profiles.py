@@ -130,6 +130,12 @@ SIZES = {
         # ``cgt.experiments.bsa.stable_rate`` on tuning seeds 100-104 of LFW (no verdict uses
         # them); 0.1 and 0.05 let the samples' spread fall to about one collapse threshold
         # after the warm-up, and at 0.1 verdict seed 4 never left the source.
+        # perceptual_weight: the book's tuning rule (``cgt.experiments.bsa.perceptual_check``)
+        # keeps 1.0 of 0.3, 1 and 3 on LFW tuning seeds 100 and 101 (mean late validation KID
+        # 8.75 / 7.07 / 8.06 on an AMX Xeon); a pilot's 10 and 30 did worse (12.2 / 14.4).
+        # The emoji need far more steps: in a pilot at 1,000 steps (5x these), BSA at tuning
+        # seed 100 never beat its start, and at seed 101 it left a plateau only after ~700
+        # steps and was still improving at 1,000.
         "quick": {"tiny": False, "iterations": 200, "batch_size": 10, "eval_every": 100,
                   "eval_samples": 100, "score_samples": 500, "split": {"test": 25, "validation": 15},
                   "focus_shots": 25, "shots": [25, 50],

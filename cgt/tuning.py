@@ -1,5 +1,6 @@
 """The one learning-rate rule of the book, the same for every arm whose rate is not the
-paper's own.
+paper's own (and for any other positive setting the book tunes, such as BSA's
+perceptual weight, with "rate" read as that setting).
 
 The rule, fixed before the runs it serves:
 
@@ -36,12 +37,13 @@ class Tuning:
     table: pd.DataFrame
     chosen: dict
     inside: dict  # arm → whether its choice lies inside its (extended) grid
+    parameter: str = "learning rate"  # what the "rate" column holds
 
     def precondition(self, arm: str) -> Precondition:
         rates = sorted(self.table[self.table.arm == arm].rate.unique())
-        return Precondition(f"{arm}'s learning rate chosen inside its grid", self.inside[arm],
+        return Precondition(f"{arm}'s {self.parameter} chosen inside its grid", self.inside[arm],
                             f"chose {self.chosen[arm]:g} of {', '.join(f'{r:g}' for r in rates)}",
-                            arm, "learning rate inside its grid")
+                            arm, f"{self.parameter} inside its grid")
 
     def summary(self) -> pd.DataFrame:
         """Arm × rate: mean late score over the tuning seeds (inf: failed at a seed; empty: not
@@ -66,15 +68,17 @@ def _choose(scores: dict) -> float:
 
 
 def tune(grids: Mapping[str, Sequence[float]], trial: Callable[[str, float, int], float],
-         seeds: Sequence[int], verdict_seeds: Sequence[int] = ()) -> Tuning:
+         seeds: Sequence[int], verdict_seeds: Sequence[int] = (),
+         parameter: str = "learning rate") -> Tuning:
     """Apply the rule: ``trial(arm, rate, seed)`` trains one run and returns its late score
-    (lower is better; NaN for a failed run); ``grids`` maps each arm to its rates."""
+    (lower is better; NaN for a failed run); ``grids`` maps each arm to its rates (values
+    of ``parameter``)."""
     if len(set(seeds)) < MIN_SEEDS:
         raise ValueError(f"the tuning rule needs at least {MIN_SEEDS} tuning seeds, got {list(seeds)}")
     if shared := sorted(set(seeds) & set(verdict_seeds)):
         raise ValueError(f"tuning seeds {shared} are also verdict seeds: tune on seeds no verdict uses")
     if any(rate <= 0 for grid in grids.values() for rate in grid):
-        raise ValueError("learning rates must be positive")
+        raise ValueError(f"every {parameter} must be positive")
     sizes = {len(set(g)) for g in grids.values()}
     if len(sizes) != 1 or min(sizes) < MIN_RATES:
         raise ValueError(f"every arm needs a grid of the same number of rates (≥ {MIN_RATES}); got "
@@ -94,4 +98,4 @@ def tune(grids: Mapping[str, Sequence[float]], trial: Callable[[str, float, int]
             choice = _choose(_mean_scores(arm_rows))
         rows += arm_rows
         chosen[arm], inside[arm] = choice, choice not in (grid[0], grid[-1])
-    return Tuning(pd.DataFrame(rows), chosen, inside)
+    return Tuning(pd.DataFrame(rows), chosen, inside, parameter)

@@ -428,6 +428,20 @@ def test_the_stability_rule_takes_the_largest_rate_that_passes_at_every_seed():
     assert study.stable_rate(frame.assign(end_l1=0.79)) is None  # every run stayed at the source
 
 
+def test_the_perceptual_weight_is_checked_by_the_books_tuning_rule_on_tuning_seeds():
+    sizes = profiles.SIZES["bsa"]["smoke"]
+    outcome, trials = study.perceptual_check(sizes, [0.3, 1.0, 3.0], [100, 101], profile="smoke")
+    assert outcome.parameter == "perceptual weight" and "perceptual weight" in outcome.precondition("bsa").description
+    assert set(trials.weight) >= {0.3, 1.0, 3.0} and set(trials.seed) == {100, 101}
+    assert len(trials) == len(outcome.table)  # every trial of the rule, an edge's extension included
+    assert trials.late_validation_kid.notna().all() and trials.fitted_share.between(0, 1).all()
+    records = {json.loads(p.read_text())["config"]["sizes"]["perceptual_weight"]
+               for p in study.record_path(study.CHAPTER, "x", "smoke").parent.glob("check-pw*-bsa-lfw-*.json")}
+    assert records >= {0.3, 1.0, 3.0}  # each weight trained a run of its own, keyed by it
+    with pytest.raises(ValueError, match="verdict seeds"):
+        study.perceptual_check(sizes, [0.3, 1.0, 3.0], [0, 101], profile="smoke")
+
+
 def test_reference_rows_score_a_copy_of_the_training_set_and_the_untouched_source():
     sizes = profiles.SIZES["bsa"]["smoke"]
     t = study.target("lfw", sizes["focus_shots"], sizes, seed=1)

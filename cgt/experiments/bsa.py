@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from .. import claims as protocol
-from .. import data, planning
+from .. import data, planning, tuning
 from ..data import to_uint8
 from ..checkpoints import source_fingerprint
 from ..methods import bsa
@@ -218,6 +218,33 @@ def stable_rate(check: pd.DataFrame) -> float | None:
     passed = check.assign(ok=(check.least_spread >= 2 * COLLAPSE_STD)
                           & (check.end_l1 < STUCK_SHARE * check.start_l1)).groupby("rate").ok.all()
     return max(passed[passed].index, default=None)
+
+
+def perceptual_check(sizes, weights, seeds, profile: str = "quick", name: str = "lfw",
+                     progress: bool = False) -> tuple[tuning.Tuning, pd.DataFrame]:
+    """How the perceptual weight (Eq. 3's second term, ``perceptual_weight``) was checked:
+    the book's tuning rule (:mod:`cgt.tuning`) applied to BSA's weight on ``focus_shots``
+    images of tuning ``seeds`` (no verdict uses them), each trial scored by the mean
+    validation KID of its last two evaluations (the second half of a run evaluated
+    twice).  Returns the rule's outcome and every trial's row, with the share of its
+    images the chosen checkpoint fitted (:func:`fitted_share`)."""
+    rows = []
+
+    def trial(arm: str, weight: float, seed: int) -> float:
+        t = target(name, sizes["focus_shots"], sizes, seed=seed)
+        record = adapt_images(arm, t.source, training_set(t), {**sizes, "perceptual_weight": weight},
+                              seed=seed, profile=profile, name=f"check-pw{weight:g}-{run_name(arm, t)}",
+                              target=asdict(t), scoring=scoring(t, sizes), progress=progress)
+        model = load_run(CHAPTER, record.name, profile)
+        rows.append({"weight": weight, "seed": seed,
+                     "late_validation_kid": protocol.late_score(record.metrics["history"], METRIC, last=2),
+                     "chosen_iteration": (record.metrics.get("best") or {}).get("iteration"),
+                     "fitted_share": fitted_share(model, training_images(t))})
+        return rows[-1]["late_validation_kid"]
+
+    verdict = [s for group in sizes["seeds"].values() for s in group]
+    outcome = tuning.tune({"bsa": weights}, trial, seeds, verdict, parameter="perceptual weight")
+    return outcome, pd.DataFrame(rows)
 
 
 def fit_supervised(method: str, t: Target, sizes, profile: str, progress: bool = True) -> RunRecord:
