@@ -242,7 +242,8 @@ def perceptual_check(sizes, weights, seeds, profile: str = "quick", name: str = 
                      "fitted_share": fitted_share(model, training_images(t))})
         return rows[-1]["late_validation_kid"]
 
-    verdict = [s for group in sizes["seeds"].values() for s in group]
+    verdict = [*(s for group in sizes["seeds"].values() for s in group), *sizes["size_seeds"],
+               *sizes["source_seeds"]]
     outcome = tuning.tune({"bsa": weights}, trial, seeds, verdict, parameter="perceptual weight")
     return outcome, pd.DataFrame(rows)
 
