@@ -415,12 +415,14 @@ def measurable_gap(what: str, better: Mapping, worse: Mapping, lower_is_better: 
     if high < 0:
         return Precondition(what, False, f"{detail}: the other way round; testable only in a "
                                          "setting where the expected gap exists", check=what)
-    if mean <= 0:
-        return Precondition(what, False, f"{detail}: its mean runs the other way; testable only in a "
-                                         "setting where the expected gap exists", check=what)
+    if mean <= 0:  # more seeds would only pin down a gap of no cost
+        return Precondition(what, False, f"{detail}: its mean is not in the expected direction; "
+                                         "testable only in a setting where the expected gap exists",
+                            check=what)
     seeds, _ = _needed(ahead, lambda n, s: _power(n, mean / s) if s > 0 else 1.0, limit=1000)
+    count = f"about {seeds}" if seeds is not None else "more than 1,000"
     return Precondition(what, False, f"{detail}; testable in a setting where the gap is larger, or "
-                                     f"with about {_count_text(seeds)} seeds if its mean and spread held "
+                                     f"with {count} seeds if its mean and spread held "
                                      f"({POWER * 100:.0f} % power)", check=what)
 
 

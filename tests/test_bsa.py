@@ -429,8 +429,8 @@ def test_the_stability_rule_takes_the_largest_rate_that_passes_at_every_seed():
 
 
 def test_the_perceptual_weight_is_checked_by_the_books_tuning_rule_on_tuning_seeds():
-    sizes = profiles.SIZES["bsa"]["smoke"]
-    outcome, trials = study.perceptual_check(sizes, [0.3, 1.0, 3.0], [100, 101], profile="smoke")
+    sizes = {**profiles.SIZES["bsa"]["smoke"], "perceptual_grid": [0.3, 1.0, 3.0], "tuning_seeds": [100, 101]}
+    outcome, trials = study.perceptual_check(sizes, profile="smoke")
     assert outcome.parameter == "perceptual weight" and "perceptual weight" in outcome.precondition("bsa").description
     assert set(trials.weight) >= {0.3, 1.0, 3.0} and set(trials.seed) == {100, 101}
     assert len(trials) == len(outcome.table)  # every trial of the rule, an edge's extension included
@@ -439,7 +439,7 @@ def test_the_perceptual_weight_is_checked_by_the_books_tuning_rule_on_tuning_see
                for p in study.record_path(study.CHAPTER, "x", "smoke").parent.glob("check-pw*-bsa-lfw-*.json")}
     assert records >= {0.3, 1.0, 3.0}  # each weight trained a run of its own, keyed by it
     with pytest.raises(ValueError, match="verdict seeds"):
-        study.perceptual_check(sizes, [0.3, 1.0, 3.0], [0, 101], profile="smoke")
+        study.perceptual_check({**sizes, "tuning_seeds": [0, 101]}, profile="smoke")
 
 
 def test_reference_rows_score_a_copy_of_the_training_set_and_the_untouched_source():

@@ -341,6 +341,8 @@ def test_a_gap_is_measurable_only_when_its_interval_excludes_zero_on_the_better_
     assert not noisy.holds and "testable in a setting where the gap is larger" in noisy.detail
     # a mean gap of 4.7 with a spread of 14 asks for 74 paired seeds at 80 % power
     assert "with about 74 seeds" in noisy.detail
+    tiny = claims.measurable_gap("tiny", entire, {0: 50.5, 1: 62.0, 2: 39.8})
+    assert "with more than 1,000 seeds" in tiny.detail  # a mean of 0.43 under a spread of 9.6
     backwards = claims.measurable_gap("mean the other way", entire, {0: 40.0, 1: 50.0, 2: 55.0})
-    assert not backwards.holds and "its mean runs the other way" in backwards.detail
+    assert not backwards.holds and "its mean is not in the expected direction" in backwards.detail
     assert "no interval" in claims.measurable_gap("one seed", {0: 1.0}, {0: 2.0}).detail

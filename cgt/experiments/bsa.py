@@ -220,14 +220,15 @@ def stable_rate(check: pd.DataFrame) -> float | None:
     return max(passed[passed].index, default=None)
 
 
-def perceptual_check(sizes, weights, seeds, profile: str = "quick", name: str = "lfw",
+def perceptual_check(sizes, profile: str = "quick", name: str = "lfw",
                      progress: bool = False) -> tuple[tuning.Tuning, pd.DataFrame]:
     """How the perceptual weight (Eq. 3's second term, ``perceptual_weight``) was checked:
-    the book's tuning rule (:mod:`cgt.tuning`) applied to BSA's weight on ``focus_shots``
-    images of tuning ``seeds`` (no verdict uses them), each trial scored by the mean
-    validation KID of its last two evaluations (the second half of a run evaluated
-    twice).  Returns the rule's outcome and every trial's row, with the share of its
-    images the chosen checkpoint fitted (:func:`fitted_share`)."""
+    the book's tuning rule (:mod:`cgt.tuning`) applied to BSA's weight over
+    ``perceptual_grid`` on ``focus_shots`` images of ``tuning_seeds`` (no verdict uses
+    them), each trial scored by the mean validation KID of its last two evaluations after
+    iteration 0 (a failed run scores NaN, which rules its weight out).  Returns the rule's
+    outcome and every trial's row, with the share of its images the chosen checkpoint
+    fitted (:func:`fitted_share`)."""
     rows = []
 
     def trial(arm: str, weight: float, seed: int) -> float:
@@ -235,16 +236,19 @@ def perceptual_check(sizes, weights, seeds, profile: str = "quick", name: str = 
         record = adapt_images(arm, t.source, training_set(t), {**sizes, "perceptual_weight": weight},
                               seed=seed, profile=profile, name=f"check-pw{weight:g}-{run_name(arm, t)}",
                               target=asdict(t), scoring=scoring(t, sizes), progress=progress)
-        model = load_run(CHAPTER, record.name, profile)
+        done = record.status == "complete"
+        trained = [h for h in record.metrics.get("history") or [] if h["iteration"] > 0]
         rows.append({"weight": weight, "seed": seed,
-                     "late_validation_kid": protocol.late_score(record.metrics["history"], METRIC, last=2),
+                     "late_validation_kid": protocol.late_score(trained, METRIC, last=2) if done else np.nan,
                      "chosen_iteration": (record.metrics.get("best") or {}).get("iteration"),
-                     "fitted_share": fitted_share(model, training_images(t))})
+                     "fitted_share": (fitted_share(load_run(CHAPTER, record.name, profile), training_images(t))
+                                      if done else np.nan)})
         return rows[-1]["late_validation_kid"]
 
     verdict = [*(s for group in sizes["seeds"].values() for s in group), *sizes["size_seeds"],
                *sizes["source_seeds"]]
-    outcome = tuning.tune({"bsa": weights}, trial, seeds, verdict, parameter="perceptual weight")
+    outcome = tuning.tune({"bsa": sizes["perceptual_grid"]}, trial, sizes["tuning_seeds"], verdict,
+                          parameter="perceptual weight")
     return outcome, pd.DataFrame(rows)
 
 
